@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything vireo needs to build, test and benchmark on Debian 12.
+set -euo pipefail
+PKGS=(
+  build-essential g++ cmake ninja-build pkg-config git
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev
+  liblz4-dev libzstd-dev liblzma-dev zlib1g-dev
+  # Linux guest fixtures (scripts/build-linux-guest.sh)
+  linux-source-6.1 busybox-static bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 zstd
+  # comparison and measurement
+  qemu-system-x86 hyperfine python3 tmux
+)
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
