@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs dependencies, builds (Release, and an
+# ASan/UBSan build), builds the cached Linux guest fixture, runs every test with ctest.
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    Release build only (no sanitizer pass)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+JOBS=$(nproc)
+
+scripts/install-deps.sh
+
+echo "== build (Release)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$JOBS"
+
+echo "== Linux guest fixture (cached)"
+VIREO_LINUX_DIR=$(scripts/build-linux-guest.sh | tail -n 1)
+export VIREO_LINUX_DIR
+echo "Linux guest: $VIREO_LINUX_DIR"
+
+status=0
+echo "== tests (Release)"
+ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900 || status=1
+
+if [ "$QUICK" = 0 ]; then
+  echo "== build (ASan + UBSan)"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_SANITIZE=ON \
+    -DVIREO_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-asan -j "$JOBS"
+  echo "== tests (ASan + UBSan)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 900 -LE slow || status=1
+fi
+exit $status

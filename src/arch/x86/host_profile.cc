@@ -1,0 +1,62 @@
+#include "arch/x86/host_profile.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace vireo::arch::x86 {
+
+HostProfile detect_host_profile(std::string_view text) {
+  HostProfile p;
+  p.hardware_virtualization = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.rfind("flags", 0) != 0) continue;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::istringstream flags{std::string(line.substr(colon + 1))};
+    std::string f;
+    while (flags >> f)
+      if (f == "vmx" || f == "svm") p.hardware_virtualization = true;
+    break;  // the first CPU is enough
+  }
+  return p;
+}
+
+HostProfile detect_host_profile() {
+  std::ifstream f("/proc/cpuinfo");
+  if (!f) return HostProfile{};
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return detect_host_profile(ss.str());
+}
+
+const std::vector<CmdlineSwitch>& emulated_host_switches() {
+  static const std::vector<CmdlineSwitch> switches = {
+      {"noxsave",
+       "XSAVE/XRSTOR and AVX state live in registers the VMM cannot reach from an "
+       "emulation-failure exit; the guest uses FXSAVE instead"},
+  };
+  return switches;
+}
+
+std::string add_emulated_host_switches(const std::string& cmdline) {
+  std::string out = cmdline;
+  for (const auto& s : emulated_host_switches()) {
+    std::string name = s.option;
+    name = name.substr(0, name.find('='));
+    // Already present as a word (with or without a value)?
+    bool present = false;
+    std::istringstream words(cmdline);
+    std::string w;
+    while (words >> w)
+      if (w == name || w.rfind(name + "=", 0) == 0) present = true;
+    if (!present) out += (out.empty() ? "" : " ") + std::string(s.option);
+  }
+  return out;
+}
+
+}  // namespace vireo::arch::x86

@@ -1,0 +1,120 @@
+#include "cli/args.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "util/size.h"
+#include "vmm/exit_status.h"
+
+namespace vireo::cli {
+
+namespace {
+
+constexpr const char* kVersionText = "vireo " VIREO_VERSION;
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+ParsedCommand parse_command_line(const std::vector<std::string>& args) {
+  ParsedCommand result;
+  CLI::App app{"vireo: a virtual machine monitor on Linux KVM", "vireo"};
+  app.set_version_flag("--version", kVersionText);
+  app.require_subcommand(0, 1);
+  app.footer("Run 'vireo run --help' for the options of a VM.");
+
+  vmm::VmConfig cfg;
+  std::string memory = "512M";
+  std::string on_reboot = "exit";
+  std::optional<std::string> initrd;
+  std::optional<std::string> cmdline;
+
+  CLI::App* run = app.add_subcommand("run", "Boot a VM with its serial console on this terminal");
+  run->add_option("--kernel", cfg.kernel_path,
+                  "Kernel to boot: an uncompressed vmlinux ELF (PVH entry if it has the note, "
+                  "else its 64-bit entry) or a bzImage (64-bit boot protocol)")
+      ->required()
+      ->type_name("FILE");
+  run->add_option("--initrd", initrd, "Initial ramdisk (initramfs) loaded for the kernel")
+      ->type_name("FILE");
+  run->add_option("--cmdline", cmdline,
+                  fmt::format("Kernel command line (default: \"{}\")", vmm::kDefaultCmdline))
+      ->type_name("STR");
+  run->add_option("--cpus", cfg.cpus, fmt::format("Number of vCPUs, 1-{}", vmm::kMaxCpus))
+      ->type_name("N")
+      ->default_val(1);
+  run->add_option("--memory", memory,
+                  "Guest RAM; K/M/G/T suffixes, a bare number means MiB")
+      ->type_name("SIZE")
+      ->default_val("512M");
+  run->add_option("--on-reboot", on_reboot,
+                  "What a guest reboot does: 'exit' (status 6) or 'restart' the VM")
+      ->type_name("exit|restart")
+      ->check(CLI::IsMember({"exit", "restart"}))
+      ->default_val("exit");
+  run->add_flag("--quiet,-q", cfg.quiet, "Print nothing of vireo's own but errors");
+  run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
+      ->type_name("PATH")
+      ->default_val("/dev/kvm");
+  run->footer(
+      "Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+      "Exit status: 0 guest powered off; (v<<1)|1 guest wrote v to port 0xf4; "
+      "2 usage or setup error; 4 VMM error; 6 guest reboot; 8 triple fault or guest crash; "
+      "10 quit from the console; 128+N signal N.");
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    result.out = app.help();
+    return result;
+  } catch (const CLI::CallForAllHelp&) {
+    result.out = app.help("", CLI::AppFormatMode::All);
+    return result;
+  } catch (const CLI::CallForVersion&) {
+    result.out = std::string(kVersionText) + "\n";
+    return result;
+  } catch (const CLI::ParseError& e) {
+    // CLI11 raises help for subcommands through the subcommand's own exception.
+    if (e.get_name() == "CallForHelp") {
+      result.out = run->parsed() ? run->help() : app.help();
+      return result;
+    }
+    result.err = one_line(fmt::format("{} (see 'vireo {}--help')", e.what(),
+                                      run->parsed() ? "run " : ""));
+    result.exit_code = vmm::exit_code::kUsageError;
+    return result;
+  }
+
+  if (!run->parsed()) {
+    result.err = "no command given (try 'vireo run --kernel FILE' or 'vireo --help')";
+    result.exit_code = vmm::exit_code::kUsageError;
+    return result;
+  }
+
+  auto mem = parse_size(memory, 1ull << 20);
+  if (!mem.ok()) {
+    result.err = "--memory: " + mem.error().message();
+    result.exit_code = vmm::exit_code::kUsageError;
+    return result;
+  }
+  cfg.memory = *mem;
+  cfg.initrd_path = initrd;
+  if (cmdline) cfg.cmdline = *cmdline;
+  cfg.on_reboot = on_reboot == "restart" ? vmm::OnReboot::kRestart : vmm::OnReboot::kExit;
+  if (auto v = vmm::validate(cfg); !v.ok()) {
+    result.err = v.error().message();
+    result.exit_code = vmm::exit_code::kUsageError;
+    return result;
+  }
+  result.run = cfg;
+  return result;
+}
+
+}  // namespace vireo::cli

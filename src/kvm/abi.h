@@ -1,0 +1,36 @@
+// KVM ABI pieces that the C++ view of the kernel headers gets wrong.
+//
+// Debian's linux-libc-dev declares the variable-length arrays of kvm_cpuid2, kvm_msrs
+// and kvm_msr_list with __DECLARE_FLEX_ARRAY, whose empty struct has size 1 in C++: the
+// structs grow by padding, the arrays move, and the ioctl numbers (which encode
+// sizeof) no longer match the kernel's. We use C-layout headers and our own numbers.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+
+namespace vireo::kvm::abi {
+
+struct CpuidHeader {  // struct kvm_cpuid2 without its entries
+  uint32_t nent;
+  uint32_t padding;
+};
+struct MsrsHeader {  // struct kvm_msrs without its entries
+  uint32_t nmsrs;
+  uint32_t pad;
+};
+struct MsrListHeader {  // struct kvm_msr_list without its indices
+  uint32_t nmsrs;
+};
+
+static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
+static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
+
+inline constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
+inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
+inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+
+}  // namespace vireo::kvm::abi

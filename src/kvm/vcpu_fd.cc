@@ -1,0 +1,113 @@
+#include "kvm/vcpu_fd.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <fmt/format.h>
+
+#include "kvm/abi.h"
+#include "kvm/ioctl.h"
+
+#include <cstring>
+
+namespace vireo::kvm {
+
+VcpuFd::~VcpuFd() { unmap(); }
+
+VcpuFd::VcpuFd(VcpuFd&& o) noexcept
+    : fd_(std::move(o.fd_)), run_(std::exchange(o.run_, nullptr)),
+      run_size_(o.run_size_), id_(o.id_) {}
+
+VcpuFd& VcpuFd::operator=(VcpuFd&& o) noexcept {
+  if (this != &o) {
+    unmap();
+    fd_ = std::move(o.fd_);
+    run_ = std::exchange(o.run_, nullptr);
+    run_size_ = o.run_size_;
+    id_ = o.id_;
+  }
+  return *this;
+}
+
+void VcpuFd::unmap() {
+  if (run_) ::munmap(run_, run_size_);
+  run_ = nullptr;
+}
+
+Result<bool> VcpuFd::run() const {
+  if (::ioctl(fd_.get(), KVM_RUN, 0) == 0) return true;
+  if (errno == EINTR || errno == EAGAIN) return false;
+  return Error::from_errno(fmt::format("KVM_RUN (vCPU {})", id_));
+}
+
+#define VCPU_GET(type, req, name)                                   \
+  Result<type> VcpuFd::name() const {                               \
+    type v{};                                                       \
+    auto r = VIREO_IOCTL(fd_.get(), req, &v);                       \
+    if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_)); \
+    return v;                                                       \
+  }
+#define VCPU_SET(type, req, name)                                   \
+  Result<void> VcpuFd::name(const type& v) const {                  \
+    auto r = VIREO_IOCTL(fd_.get(), req, &v);                       \
+    if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_)); \
+    return {};                                                      \
+  }
+
+VCPU_GET(kvm_regs, KVM_GET_REGS, get_regs)
+VCPU_SET(kvm_regs, KVM_SET_REGS, set_regs)
+VCPU_GET(kvm_sregs, KVM_GET_SREGS, get_sregs)
+VCPU_SET(kvm_sregs, KVM_SET_SREGS, set_sregs)
+VCPU_GET(kvm_fpu, KVM_GET_FPU, get_fpu)
+VCPU_SET(kvm_fpu, KVM_SET_FPU, set_fpu)
+VCPU_GET(kvm_lapic_state, KVM_GET_LAPIC, get_lapic)
+VCPU_SET(kvm_lapic_state, KVM_SET_LAPIC, set_lapic)
+VCPU_GET(kvm_mp_state, KVM_GET_MP_STATE, get_mp_state)
+VCPU_SET(kvm_mp_state, KVM_SET_MP_STATE, set_mp_state)
+VCPU_GET(kvm_vcpu_events, KVM_GET_VCPU_EVENTS, get_vcpu_events)
+VCPU_SET(kvm_vcpu_events, KVM_SET_VCPU_EVENTS, set_vcpu_events)
+
+Result<void> VcpuFd::set_cpuid2(const std::vector<kvm_cpuid_entry2>& entries) const {
+  std::vector<uint8_t> buf(sizeof(abi::CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2));
+  auto* c = reinterpret_cast<abi::CpuidHeader*>(buf.data());
+  c->nent = static_cast<uint32_t>(entries.size());
+  std::memcpy(buf.data() + sizeof(abi::CpuidHeader), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+  auto r = checked_ioctl(fd_.get(), abi::kSetCpuid2, "KVM_SET_CPUID2", c);
+  if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_));
+  return {};
+}
+
+Result<void> VcpuFd::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const {
+  std::vector<uint8_t> buf(sizeof(abi::MsrsHeader) + msrs.size() * sizeof(kvm_msr_entry));
+  auto* m = reinterpret_cast<abi::MsrsHeader*>(buf.data());
+  auto* entries = reinterpret_cast<kvm_msr_entry*>(buf.data() + sizeof(abi::MsrsHeader));
+  m->nmsrs = static_cast<uint32_t>(msrs.size());
+  for (size_t i = 0; i < msrs.size(); ++i) {
+    entries[i].index = msrs[i].first;
+    entries[i].data = msrs[i].second;
+  }
+  auto r = checked_ioctl(fd_.get(), abi::kSetMsrs, "KVM_SET_MSRS", m);
+  if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_));
+  if (static_cast<size_t>(*r) != msrs.size())
+    return Error(fmt::format("KVM_SET_MSRS (vCPU {}): MSR {:#x} was rejected", id_,
+                             msrs[*r].first));
+  return {};
+}
+
+Result<std::vector<uint64_t>> VcpuFd::get_msrs(const std::vector<uint32_t>& indices) const {
+  std::vector<uint8_t> buf(sizeof(abi::MsrsHeader) + indices.size() * sizeof(kvm_msr_entry));
+  auto* m = reinterpret_cast<abi::MsrsHeader*>(buf.data());
+  auto* entries = reinterpret_cast<kvm_msr_entry*>(buf.data() + sizeof(abi::MsrsHeader));
+  m->nmsrs = static_cast<uint32_t>(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) entries[i].index = indices[i];
+  auto r = checked_ioctl(fd_.get(), abi::kGetMsrs, "KVM_GET_MSRS", m);
+  if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_));
+  if (static_cast<size_t>(*r) != indices.size())
+    return Error(fmt::format("KVM_GET_MSRS (vCPU {}): MSR {:#x} was rejected", id_,
+                             indices[*r]));
+  std::vector<uint64_t> out(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) out[i] = entries[i].data;
+  return out;
+}
+
+}  // namespace vireo::kvm

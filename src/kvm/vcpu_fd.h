@@ -1,0 +1,60 @@
+// VcpuFd: one virtual CPU: its fd, its kvm_run mapping and its register state.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "util/result.h"
+#include "util/unique_fd.h"
+
+namespace vireo::kvm {
+
+class VcpuFd {
+ public:
+  VcpuFd() = default;
+  VcpuFd(UniqueFd fd, kvm_run* run, size_t run_size, uint32_t id)
+      : fd_(std::move(fd)), run_(run), run_size_(run_size), id_(id) {}
+  ~VcpuFd();
+  VcpuFd(VcpuFd&& o) noexcept;
+  VcpuFd& operator=(VcpuFd&& o) noexcept;
+  VcpuFd(const VcpuFd&) = delete;
+  VcpuFd& operator=(const VcpuFd&) = delete;
+
+  int fd() const { return fd_.get(); }
+  uint32_t id() const { return id_; }
+  kvm_run* run_struct() const { return run_; }
+
+  // KVM_RUN. Returns true when the guest exited normally (inspect run_struct()),
+  // false when interrupted by a signal (EINTR) or immediate_exit (EINTR too).
+  Result<bool> run() const;
+  void set_immediate_exit(bool v) const { __atomic_store_n(&run_->immediate_exit, v ? 1 : 0, __ATOMIC_SEQ_CST); }
+
+  Result<kvm_regs> get_regs() const;
+  Result<void> set_regs(const kvm_regs&) const;
+  Result<kvm_sregs> get_sregs() const;
+  Result<void> set_sregs(const kvm_sregs&) const;
+  Result<kvm_fpu> get_fpu() const;
+  Result<void> set_fpu(const kvm_fpu&) const;
+  Result<void> set_cpuid2(const std::vector<kvm_cpuid_entry2>& entries) const;
+  Result<void> set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const;
+  Result<std::vector<uint64_t>> get_msrs(const std::vector<uint32_t>& indices) const;
+  Result<kvm_lapic_state> get_lapic() const;
+  Result<void> set_lapic(const kvm_lapic_state&) const;
+  Result<kvm_mp_state> get_mp_state() const;
+  Result<void> set_mp_state(const kvm_mp_state&) const;
+  Result<kvm_vcpu_events> get_vcpu_events() const;
+  Result<void> set_vcpu_events(const kvm_vcpu_events&) const;
+
+ private:
+  void unmap();
+
+  UniqueFd fd_;
+  kvm_run* run_ = nullptr;
+  size_t run_size_ = 0;
+  uint32_t id_ = 0;
+};
+
+}  // namespace vireo::kvm

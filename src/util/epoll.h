@@ -1,0 +1,43 @@
+// Small RAII wrappers: epoll, eventfd, signalfd.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <csignal>
+#include <cstdint>
+#include <initializer_list>
+
+#include "util/result.h"
+#include "util/unique_fd.h"
+
+namespace vireo {
+
+class Epoll {
+ public:
+  static Result<Epoll> create();
+  Result<void> add(int fd, uint32_t events, uint64_t token);
+  Result<void> modify(int fd, uint32_t events, uint64_t token);
+  Result<void> remove(int fd);
+  // Waits up to timeout_ms (-1: forever); returns the number of events (0 on EINTR).
+  Result<int> wait(epoll_event* events, int max, int timeout_ms);
+
+ private:
+  UniqueFd fd_;
+};
+
+class EventFd {
+ public:
+  static Result<EventFd> create();
+  int fd() const { return fd_.get(); }
+  void signal() const;   // adds 1 (async-signal-safe)
+  uint64_t drain() const;
+
+ private:
+  UniqueFd fd_;
+};
+
+// Blocks `signals` in the calling thread (do this before starting other threads, so
+// they inherit the mask) and returns a signalfd that reports them.
+Result<UniqueFd> block_signals_to_fd(std::initializer_list<int> signals);
+
+}  // namespace vireo

@@ -1,0 +1,36 @@
+// VmConfig: everything needed to build one VM; the single configuration model fed by
+// the command line (and later by config files and the API).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "util/result.h"
+
+namespace vireo::vmm {
+
+enum class OnReboot { kExit, kRestart };
+
+inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1";
+inline constexpr uint64_t kDefaultMemory = 512ull << 20;
+inline constexpr uint32_t kMaxCpus = 254;  // APIC IDs 0..253 (255 is broadcast, 254 IOAPIC)
+
+struct VmConfig {
+  std::string kernel_path;
+  std::optional<std::string> initrd_path;
+  std::string cmdline = kDefaultCmdline;
+  uint32_t cpus = 1;
+  uint64_t memory = kDefaultMemory;
+  OnReboot on_reboot = OnReboot::kExit;
+  bool quiet = false;
+  std::string kvm_device = "/dev/kvm";
+};
+
+// Checks values that do not need the host (ranges, alignment). Errors name the flag.
+Result<void> validate(const VmConfig& cfg);
+
+// Checks the memory size against this host's RAM.
+Result<void> validate_memory_for_host(uint64_t memory);
+
+}  // namespace vireo::vmm

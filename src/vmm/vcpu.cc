@@ -1,0 +1,180 @@
+#include "vmm/vcpu.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace vireo::vmm {
+
+namespace {
+
+int kick_signal() { return SIGRTMIN; }
+
+void kick_handler(int) {}
+
+const char* exit_reason_name(uint32_t r) {
+  switch (r) {
+    case KVM_EXIT_UNKNOWN: return "KVM_EXIT_UNKNOWN";
+    case KVM_EXIT_EXCEPTION: return "KVM_EXIT_EXCEPTION";
+    case KVM_EXIT_IO: return "KVM_EXIT_IO";
+    case KVM_EXIT_HLT: return "KVM_EXIT_HLT";
+    case KVM_EXIT_MMIO: return "KVM_EXIT_MMIO";
+    case KVM_EXIT_SHUTDOWN: return "KVM_EXIT_SHUTDOWN";
+    case KVM_EXIT_FAIL_ENTRY: return "KVM_EXIT_FAIL_ENTRY";
+    case KVM_EXIT_INTR: return "KVM_EXIT_INTR";
+    case KVM_EXIT_INTERNAL_ERROR: return "KVM_EXIT_INTERNAL_ERROR";
+    case KVM_EXIT_SYSTEM_EVENT: return "KVM_EXIT_SYSTEM_EVENT";
+    default: return "unknown exit";
+  }
+}
+
+}  // namespace
+
+void Vcpu::install_kick_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = kick_handler;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(kick_signal(), &sa, nullptr);
+}
+
+Vcpu::Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, StopFn on_stop)
+    : fd_(std::move(fd)), pio_(pio), mmio_(mmio), on_stop_(std::move(on_stop)) {}
+
+Vcpu::~Vcpu() {
+  kick();
+  join();
+}
+
+void Vcpu::start() {
+  started_ = true;
+  thread_ = std::thread([this] { thread_main(); });
+}
+
+void Vcpu::kick() {
+  stop_ = true;
+  if (fd_.run_struct()) fd_.set_immediate_exit(true);
+  if (started_ && thread_.joinable()) ::pthread_kill(thread_.native_handle(), kick_signal());
+}
+
+void Vcpu::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Vcpu::thread_main() {
+  {
+    char name[16];
+    std::snprintf(name, sizeof(name), "vcpu%u", fd_.id());
+    ::pthread_setname_np(::pthread_self(), name);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, kick_signal());
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
+  while (!stop_.load(std::memory_order_relaxed)) {
+    auto r = fd_.run();
+    if (!r.ok()) {
+      on_stop_({StopReason::kError, 0, r.error().message()});
+      return;
+    }
+    if (!*r) continue;  // interrupted: re-check stop_
+    if (!handle_exit()) return;
+  }
+}
+
+bool Vcpu::handle_io() {
+  kvm_run* run = fd_.run_struct();
+  auto& io = run->io;
+  uint8_t* data = reinterpret_cast<uint8_t*>(run) + io.data_offset;
+  for (uint32_t i = 0; i < io.count; ++i) {
+    uint8_t* p = data + static_cast<size_t>(i) * io.size;
+    if (io.direction == KVM_EXIT_IO_OUT) {
+      pio_.write(io.port, std::span<const uint8_t>(p, io.size));
+    } else if (!pio_.read(io.port, std::span<uint8_t>(p, io.size))) {
+      std::memset(p, 0xff, io.size);  // nothing there: the bus floats high
+    }
+  }
+  return true;
+}
+
+bool Vcpu::handle_mmio() {
+  auto& m = fd_.run_struct()->mmio;
+  uint32_t len = std::min<uint32_t>(m.len, sizeof(m.data));
+  if (m.is_write) {
+    mmio_.write(m.phys_addr, std::span<const uint8_t>(m.data, len));
+  } else if (!mmio_.read(m.phys_addr, std::span<uint8_t>(m.data, len))) {
+    std::memset(m.data, 0xff, len);
+  }
+  return true;
+}
+
+std::string Vcpu::describe_failure(const char* what) {
+  std::string s = fmt::format("vCPU {}: {}", fd_.id(), what);
+  auto regs = fd_.get_regs();
+  auto sregs = fd_.get_sregs();
+  if (regs.ok() && sregs.ok()) {
+    const char* mode = !(sregs->cr0 & 1) ? "real mode"
+                       : (sregs->efer & (1u << 10)) ? (sregs->cs.l ? "64-bit mode" : "compatibility mode")
+                                                    : "protected mode";
+    s += fmt::format(" at RIP {:#x} (CS {:#x}, {}, CPL {})", regs->rip, sregs->cs.selector,
+                     mode, sregs->cs.dpl);
+  }
+  return s;
+}
+
+bool Vcpu::handle_exit() {
+  kvm_run* run = fd_.run_struct();
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+      return handle_io();
+    case KVM_EXIT_MMIO:
+      return handle_mmio();
+    case KVM_EXIT_INTR:
+    case KVM_EXIT_HLT:  // only without the in-kernel irqchip; just resume
+      return true;
+    case KVM_EXIT_SHUTDOWN:
+      on_stop_({StopReason::kTripleFault, 0, describe_failure("triple fault")});
+      return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+      switch (run->system_event.type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN: on_stop_({StopReason::kPowerOff}); return false;
+        case KVM_SYSTEM_EVENT_RESET: on_stop_({StopReason::kReset}); return false;
+        case KVM_SYSTEM_EVENT_CRASH: on_stop_({StopReason::kGuestCrash}); return false;
+        default: return true;
+      }
+    case KVM_EXIT_FAIL_ENTRY:
+      on_stop_({StopReason::kError, 0,
+                describe_failure(fmt::format("VM entry failed (hardware reason {:#x})",
+                                             run->fail_entry.hardware_entry_failure_reason)
+                                     .c_str())});
+      return false;
+    case KVM_EXIT_INTERNAL_ERROR: {
+      std::string what;
+      if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+        what = "the host could not emulate an instruction";
+        auto& ef = run->emulation_failure;
+        if (run->emulation_failure.ndata >= 2 &&
+            (ef.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+          what += " (bytes";
+          for (unsigned i = 0; i < std::min<unsigned>(ef.insn_size, 15); ++i)
+            what += fmt::format(" {:02x}", ef.insn_bytes[i]);
+          what += ")";
+        }
+      } else {
+        what = fmt::format("KVM internal error (suberror {})", run->internal.suberror);
+      }
+      on_stop_({StopReason::kError, 0, describe_failure(what.c_str())});
+      return false;
+    }
+    default:
+      on_stop_({StopReason::kError, 0,
+                describe_failure(fmt::format("unhandled exit {} ({})", run->exit_reason,
+                                             exit_reason_name(run->exit_reason))
+                                     .c_str())});
+      return false;
+  }
+}
+
+}  // namespace vireo::vmm

@@ -1,0 +1,49 @@
+// Vcpu: one vCPU thread running KVM_RUN and dispatching exits to the buses.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "devices/bus.h"
+#include "kvm/vcpu_fd.h"
+#include "vmm/exit_status.h"
+
+namespace vireo::vmm {
+
+class Vcpu {
+ public:
+  using StopFn = std::function<void(StopEvent)>;
+
+  Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, StopFn on_stop);
+  ~Vcpu();  // kicks and joins the thread
+  Vcpu(const Vcpu&) = delete;
+  Vcpu& operator=(const Vcpu&) = delete;
+
+  kvm::VcpuFd& fd() { return fd_; }
+  void start();
+  // Makes the thread leave KVM_RUN and end (safe from any thread, repeatable).
+  void kick();
+  void join();
+
+  // Installs the (no-op) handler for the kick signal; call once before start().
+  static void install_kick_handler();
+
+ private:
+  void thread_main();
+  // Returns false when the vCPU must stop.
+  bool handle_exit();
+  bool handle_io();
+  bool handle_mmio();
+  std::string describe_failure(const char* what);
+
+  kvm::VcpuFd fd_;
+  devices::Bus& pio_;
+  devices::Bus& mmio_;
+  StopFn on_stop_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> started_{false};
+  std::thread thread_;
+};
+
+}  // namespace vireo::vmm

@@ -1,0 +1,185 @@
+#include "vmm/vm.h"
+
+#include <fmt/format.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/boot_params.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/memory_map.h"
+#include "arch/x86/mptable.h"
+#include "arch/x86/pvh.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/debug_exit.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/rtc.h"
+#include "util/file.h"
+#include "vmm/irq_line.h"
+
+namespace vireo::vmm {
+
+namespace x86 = arch::x86;
+namespace layout = arch::x86::layout;
+
+namespace {
+// KVM needs three pages for the real-mode TSS and one for the EPT identity map on Intel;
+// put them at the top of the MMIO hole, away from RAM and devices.
+constexpr uint64_t kIdentityMapAddr = 0xfeffc000;
+constexpr uint64_t kTssAddr = 0xfeffd000;
+}  // namespace
+
+Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg, OutputFn console_out) {
+  std::unique_ptr<Vm> vm(new Vm());  // private constructor: make_unique cannot reach it
+  vm->cfg_ = cfg;
+  VIREO_TRY(validate_memory_for_host(cfg.memory));
+  VIREO_ASSIGN_OR_RETURN(vm->stop_fd_, EventFd::create());
+  VIREO_ASSIGN_OR_RETURN(vm->kvm_, kvm::Kvm::open(cfg.kvm_device));
+  if (static_cast<int>(cfg.cpus) > vm->kvm_.max_vcpus())
+    return Error(fmt::format("--cpus {} is more than this host's KVM allows ({})", cfg.cpus,
+                             vm->kvm_.max_vcpus()));
+  VIREO_TRY(vm->setup_vm());
+  VIREO_TRY(vm->load_boot_image());
+  VIREO_TRY(vm->setup_devices(std::move(console_out)));
+  VIREO_TRY(vm->setup_vcpus());
+  return vm;
+}
+
+Vm::~Vm() {
+  for (auto& v : vcpus_) v->kick();
+  vcpus_.clear();
+}
+
+Result<void> Vm::setup_vm() {
+  VIREO_ASSIGN_OR_RETURN(vm_, kvm_.create_vm());
+  VIREO_TRY(vm_.set_identity_map_address(kIdentityMapAddr));
+  VIREO_TRY(vm_.set_tss_address(kTssAddr));
+  VIREO_TRY(vm_.create_irqchip());
+  VIREO_TRY(vm_.create_pit2());
+  VIREO_ASSIGN_OR_RETURN(mem_, memory::GuestMemory::create(x86::ram_ranges(cfg_.memory)));
+  uint32_t slot = 0;
+  for (const auto& r : mem_.regions())
+    VIREO_TRY(vm_.set_user_memory_region(slot++, r.gpa, r.size, r.host));
+  return {};
+}
+
+Result<void> Vm::load_boot_image() {
+  VIREO_ASSIGN_OR_RETURN(auto image, read_file(cfg_.kernel_path, "kernel"));
+  auto loaded = x86::load_kernel(mem_, image);
+  if (!loaded.ok()) return loaded.error().context(fmt::format("kernel '{}'", cfg_.kernel_path));
+  kernel_ = std::move(*loaded);
+
+  x86::BootInfo info;
+  info.e820 = x86::build_e820(cfg_.memory);
+  VIREO_TRY(x86::write_cmdline(mem_, cfg_.cmdline, layout::kCmdlineMax));
+  info.cmdline_gpa = layout::kCmdline;
+  info.cmdline_size = cfg_.cmdline.size() + 1;
+
+  if (cfg_.initrd_path) {
+    VIREO_ASSIGN_OR_RETURN(auto initrd, read_file(*cfg_.initrd_path, "initrd"));
+    uint64_t max_addr = 0xffffffff;
+    if (kernel_.setup_header) max_addr = kernel_.setup_header->initrd_addr_max;
+    auto gpa = x86::place_initrd(mem_, initrd.size(), max_addr, kernel_.image_end);
+    if (!gpa.ok()) return gpa.error().context(fmt::format("initrd '{}'", *cfg_.initrd_path));
+    VIREO_TRY(mem_.write(*gpa, initrd));
+    info.initrd_gpa = *gpa;
+    info.initrd_size = initrd.size();
+  }
+
+  VIREO_ASSIGN_OR_RETURN(auto acpi, x86::build_acpi_tables({cfg_.cpus}, layout::kAcpiStart));
+  VIREO_TRY(mem_.write(acpi.base_gpa, acpi.blob));
+  info.rsdp_gpa = acpi.rsdp_gpa;
+  // The MP table (for guests booted with acpi=off) has room for kMpTableMaxCpus in the
+  // EBDA; larger VMs are described by ACPI only.
+  if (cfg_.cpus <= x86::kMpTableMaxCpus) {
+    VIREO_ASSIGN_OR_RETURN(auto mptable, x86::build_mptable(cfg_.cpus, layout::kEbdaStart));
+    VIREO_TRY(mem_.write(layout::kEbdaStart, mptable));
+  }
+
+  if (kernel_.protocol == x86::BootProtocol::kPvh) {
+    VIREO_TRY(x86::write_pvh_start_info(mem_, info));
+    VIREO_TRY(x86::write_boot_tables(mem_, x86::EntryMode::kProtected32));
+  } else {
+    VIREO_TRY(x86::write_linux_boot_params(mem_, kernel_, info));
+    VIREO_TRY(x86::write_boot_tables(mem_, x86::EntryMode::kLong64));
+  }
+  return {};
+}
+
+Result<void> Vm::setup_devices(OutputFn console_out) {
+  auto com1_irq = std::make_shared<IrqLine>(vm_, layout::kIrqCom1);
+  serial_ = std::make_shared<devices::Serial>(com1_irq, std::move(console_out));
+  VIREO_TRY(pio_bus_.insert(serial_, layout::kPortCom1, 8));
+
+  auto rtc = std::make_shared<devices::Rtc>();
+  VIREO_TRY(pio_bus_.insert(rtc, layout::kPortRtc, 2));
+
+  auto i8042 = std::make_shared<devices::I8042>([this] { request_stop({StopReason::kReset}); });
+  VIREO_TRY(pio_bus_.insert(i8042, layout::kPortI8042, devices::I8042::kPortSpan));
+
+  auto debug_exit = std::make_shared<devices::DebugExit>(
+      [this](uint32_t v) { request_stop({StopReason::kDebugExit, v}); });
+  VIREO_TRY(pio_bus_.insert(debug_exit, layout::kPortDebugExit, 4));
+
+  auto acpi_pm = std::make_shared<devices::AcpiPm>(
+      [this] { request_stop({StopReason::kPowerOff}); },
+      [this] { request_stop({StopReason::kReset}); });
+  VIREO_TRY(pio_bus_.insert(acpi_pm, layout::kPortAcpiPm, layout::kPortAcpiPmSize));
+
+  devices_ = {serial_, rtc, i8042, debug_exit, acpi_pm};
+  return {};
+}
+
+Result<void> Vm::setup_vcpus() {
+  VIREO_ASSIGN_OR_RETURN(auto supported_cpuid, kvm_.supported_cpuid());
+  VIREO_ASSIGN_OR_RETURN(auto msr_list, kvm_.msr_index_list());
+  const auto msrs = x86::boot_msrs(msr_list);
+  const auto mode = kernel_.protocol == x86::BootProtocol::kPvh ? x86::EntryMode::kProtected32
+                                                                  : x86::EntryMode::kLong64;
+  const uint64_t boot_info =
+      mode == x86::EntryMode::kLong64 ? layout::kZeroPage : layout::kPvhStartInfo;
+
+  for (uint32_t id = 0; id < cfg_.cpus; ++id) {
+    VIREO_ASSIGN_OR_RETURN(auto fd, vm_.create_vcpu(id));
+    VIREO_TRY(fd.set_cpuid2(x86::build_vcpu_cpuid(supported_cpuid, {id, cfg_.cpus})));
+    VIREO_TRY(fd.set_msrs(msrs));
+    VIREO_TRY(fd.set_fpu(x86::boot_fpu()));
+    VIREO_ASSIGN_OR_RETURN(auto lapic, fd.get_lapic());
+    x86::setup_lapic_lint(lapic);
+    VIREO_TRY(fd.set_lapic(lapic));
+    if (id == 0) {
+      // Application processors wait for INIT/SIPI from the guest (in-kernel LAPIC).
+      VIREO_ASSIGN_OR_RETURN(auto sregs, fd.get_sregs());
+      x86::setup_boot_sregs(sregs, mode);
+      VIREO_TRY(fd.set_sregs(sregs));
+      VIREO_TRY(fd.set_regs(x86::boot_regs(mode, kernel_.entry, boot_info)));
+    }
+    vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), pio_bus_, mmio_bus_,
+                                            [this](StopEvent ev) { request_stop(std::move(ev)); }));
+  }
+  return {};
+}
+
+void Vm::start() {
+  Vcpu::install_kick_handler();
+  for (auto& v : vcpus_) v->start();
+}
+
+void Vm::request_stop(StopEvent ev) {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stop_.reason != StopReason::kNone) return;
+    stop_ = std::move(ev);
+  }
+  for (auto& v : vcpus_) v->kick();
+  stop_fd_.signal();
+}
+
+StopEvent Vm::stop_and_join() {
+  for (auto& v : vcpus_) v->kick();
+  for (auto& v : vcpus_) v->join();
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  return stop_;
+}
+
+}  // namespace vireo::vmm

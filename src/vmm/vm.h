@@ -1,0 +1,65 @@
+// Vm: a virtual machine built from a VmConfig: KVM objects, guest memory, the loaded
+// kernel, devices on their buses, and one thread per vCPU.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "arch/x86/kernel_loader.h"
+#include "devices/bus.h"
+#include "devices/legacy/serial.h"
+#include "kvm/kvm.h"
+#include "memory/guest_memory.h"
+#include "util/epoll.h"
+#include "vmm/config.h"
+#include "vmm/exit_status.h"
+#include "vmm/vcpu.h"
+
+namespace vireo::vmm {
+
+class Vm {
+ public:
+  using OutputFn = std::function<void(std::span<const uint8_t>)>;
+
+  // Builds the whole machine (nothing runs yet). `console_out` receives serial output.
+  static Result<std::unique_ptr<Vm>> create(const VmConfig& cfg, OutputFn console_out);
+  ~Vm();
+
+  // Starts all vCPU threads.
+  void start();
+  // Asks the VM to stop; the first reason given wins. Safe from any thread.
+  void request_stop(StopEvent ev);
+  // Signalled (eventfd) once a stop was requested.
+  int stop_fd() const { return stop_fd_.fd(); }
+  // Kicks and joins all vCPUs; returns why the VM stopped.
+  StopEvent stop_and_join();
+
+  devices::Serial& serial() { return *serial_; }
+  const memory::GuestMemory& memory() const { return mem_; }
+  const arch::x86::LoadedKernel& kernel() const { return kernel_; }
+
+ private:
+  Vm() = default;
+  Result<void> setup_vm();
+  Result<void> load_boot_image();
+  Result<void> setup_devices(OutputFn console_out);
+  Result<void> setup_vcpus();
+
+  VmConfig cfg_;
+  kvm::Kvm kvm_;
+  kvm::VmFd vm_;
+  memory::GuestMemory mem_;
+  arch::x86::LoadedKernel kernel_{};
+  devices::Bus pio_bus_;
+  devices::Bus mmio_bus_;
+  std::shared_ptr<devices::Serial> serial_;
+  std::vector<std::shared_ptr<devices::BusDevice>> devices_;
+  EventFd stop_fd_;
+  std::mutex stop_mu_;
+  StopEvent stop_;
+  // Last: destroyed (joined) first, before anything the vCPU threads use.
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+};
+
+}  // namespace vireo::vmm

@@ -1,0 +1,26 @@
+#include "arch/x86/host_profile.h"
+
+#include <gtest/gtest.h>
+
+namespace vireo::arch::x86 {
+namespace {
+
+TEST(HostProfile, DetectsVirtualizationFlags) {
+  EXPECT_TRUE(detect_host_profile("processor : 0\nflags : fpu vme vmx sse\n").hardware_virtualization);
+  EXPECT_TRUE(detect_host_profile("flags\t\t: fpu svm lm\n").hardware_virtualization);
+  auto p = detect_host_profile("processor : 0\nflags : fpu vme sse hypervisor\n");
+  EXPECT_FALSE(p.hardware_virtualization);
+  EXPECT_TRUE(p.emulated_kernel_mode());
+  // "vmxnet" or similar words must not count.
+  EXPECT_FALSE(detect_host_profile("flags : vmxx svmx\n").hardware_virtualization);
+}
+
+TEST(HostProfile, AddsSwitchesOnce) {
+  EXPECT_EQ(add_emulated_host_switches("console=ttyS0"), "console=ttyS0 noxsave");
+  EXPECT_EQ(add_emulated_host_switches("noxsave console=ttyS0"), "noxsave console=ttyS0");
+  EXPECT_EQ(add_emulated_host_switches(""), "noxsave");
+  for (const auto& s : emulated_host_switches()) EXPECT_GT(std::string(s.reason).size(), 10u);
+}
+
+}  // namespace
+}  // namespace vireo::arch::x86
