@@ -32,6 +32,7 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   vmm::VmConfig cfg;
   std::string memory = "512M";
   std::string on_reboot = "exit";
+  std::string bzimage_unpack = "host";
   std::optional<std::string> initrd;
   std::optional<std::string> cmdline;
 
@@ -59,6 +60,15 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       ->check(CLI::IsMember({"exit", "restart"}))
       ->default_val("exit");
   run->add_flag("--quiet,-q", cfg.quiet, "Print nothing of vireo's own but errors");
+  run->add_flag("--stats", cfg.stats,
+                "At exit, print how many guest instructions vireo completed for the host "
+                "(instruction assists) and the time they took");
+  run->add_option("--bzimage-unpack", bzimage_unpack,
+                  "Where a bzImage is decompressed: 'host' (vireo unpacks and caches it, then "
+                  "enters the kernel directly) or 'guest' (the kernel's own decompressor)")
+      ->type_name("host|guest")
+      ->check(CLI::IsMember({"host", "guest"}))
+      ->default_val("host");
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
       ->type_name("PATH")
       ->default_val("/dev/kvm");
@@ -107,6 +117,7 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   cfg.memory = *mem;
   cfg.initrd_path = initrd;
   if (cmdline) cfg.cmdline = *cmdline;
+  cfg.unpack_bzimage = bzimage_unpack == "host";
   cfg.on_reboot = on_reboot == "restart" ? vmm::OnReboot::kRestart : vmm::OnReboot::kExit;
   if (auto v = vmm::validate(cfg); !v.ok()) {
     result.err = v.error().message();

@@ -47,6 +47,7 @@ class VcpuFd {
   Result<void> set_mp_state(const kvm_mp_state&) const;
   Result<kvm_vcpu_events> get_vcpu_events() const;
   Result<void> set_vcpu_events(const kvm_vcpu_events&) const;
+  Result<kvm_xcrs> get_xcrs() const;
 
  private:
   void unmap();

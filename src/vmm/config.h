@@ -24,6 +24,8 @@ struct VmConfig {
   uint64_t memory = kDefaultMemory;
   OnReboot on_reboot = OnReboot::kExit;
   bool quiet = false;
+  bool stats = false;           // print instruction-assist statistics at exit
+  bool unpack_bzimage = true;   // unpack bzImages on the host (else the guest decompresses)
   std::string kvm_device = "/dev/kvm";
 };
 

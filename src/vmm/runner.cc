@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <chrono>
 #include <deque>
 
 #include "vmm/console_escape.h"
@@ -68,6 +69,19 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
   if (!vm_r.ok()) return vm_r.error();
   auto vm = std::move(*vm_r);
   VIREO_TRY(epoll.add(vm->stop_fd(), EPOLLIN, kTokStop));
+  static bool host_reported = false;
+  if (!cfg.quiet && !host_reported && vm->host().emulated_kernel_mode()) {
+    host_reported = true;
+    bool added = vm->effective_cmdline() != cfg.cmdline;
+    fmt::print(stderr,
+               "vireo: this host's CPU has no VT-x/AMD-V: its KVM emulates guest kernel mode, and "
+               "vireo completes the instructions it rejects{}{}",
+               added ? fmt::format(" (guest command line += \"{}\")",
+                                   vm->effective_cmdline().substr(cfg.cmdline.size() + (cfg.cmdline.empty() ? 0 : 1)))
+                     : "",
+               ::isatty(STDIN_FILENO) ? "\r\n" : "\n");
+  }
+  auto started = std::chrono::steady_clock::now();
   vm->start();
 
   epoll_event events[8];
@@ -115,7 +129,10 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
     }
   }
   (void)epoll.remove(vm->stop_fd());
-  return vm->stop_and_join();
+  StopEvent ev = vm->stop_and_join();
+  if (cfg.stats)
+    fmt::print(stderr, "{}", vm->assist_stats().report(std::chrono::steady_clock::now() - started));
+  return ev;
 }
 
 }  // namespace

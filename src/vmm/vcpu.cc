@@ -40,8 +40,9 @@ void Vcpu::install_kick_handler() {
   ::sigaction(kick_signal(), &sa, nullptr);
 }
 
-Vcpu::Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, StopFn on_stop)
-    : fd_(std::move(fd)), pio_(pio), mmio_(mmio), on_stop_(std::move(on_stop)) {}
+Vcpu::Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, InsnAssist* assist,
+           StopFn on_stop)
+    : fd_(std::move(fd)), pio_(pio), mmio_(mmio), assist_(assist), on_stop_(std::move(on_stop)) {}
 
 Vcpu::~Vcpu() {
   kick();
@@ -152,6 +153,12 @@ bool Vcpu::handle_exit() {
       return false;
     case KVM_EXIT_INTERNAL_ERROR: {
       std::string what;
+      if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && assist_) {
+        auto r = assist_->handle(fd_);
+        if (r.ok()) return true;
+        on_stop_({StopReason::kError, 0, fmt::format("vCPU {}: {}", fd_.id(), r.error().message())});
+        return false;
+      }
       if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
         what = "the host could not emulate an instruction";
         auto& ef = run->emulation_failure;

@@ -8,6 +8,7 @@
 #include "devices/bus.h"
 #include "kvm/vcpu_fd.h"
 #include "vmm/exit_status.h"
+#include "vmm/insn_assist.h"
 
 namespace vireo::vmm {
 
@@ -15,7 +16,8 @@ class Vcpu {
  public:
   using StopFn = std::function<void(StopEvent)>;
 
-  Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, StopFn on_stop);
+  // `assist` (may be null) completes instructions the host's KVM could not emulate.
+  Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, InsnAssist* assist, StopFn on_stop);
   ~Vcpu();  // kicks and joins the thread
   Vcpu(const Vcpu&) = delete;
   Vcpu& operator=(const Vcpu&) = delete;
@@ -40,6 +42,7 @@ class Vcpu {
   kvm::VcpuFd fd_;
   devices::Bus& pio_;
   devices::Bus& mmio_;
+  InsnAssist* assist_;
   StopFn on_stop_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};

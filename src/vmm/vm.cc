@@ -2,10 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <string_view>
+
+#include "arch/x86/elf_loader.h"
+#include "arch/x86/emulator/cpu_features.h"
+
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/boot_params.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/host_profile.h"
+#include "arch/x86/kernel_cache.h"
+#include "arch/x86/kernel_unpack.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/memory_map.h"
 #include "arch/x86/mptable.h"
@@ -38,6 +47,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg, OutputFn console_out
   if (static_cast<int>(cfg.cpus) > vm->kvm_.max_vcpus())
     return Error(fmt::format("--cpus {} is more than this host's KVM allows ({})", cfg.cpus,
                              vm->kvm_.max_vcpus()));
+  vm->host_ = x86::detect_host_profile();
   VIREO_TRY(vm->setup_vm());
   VIREO_TRY(vm->load_boot_image());
   VIREO_TRY(vm->setup_devices(std::move(console_out)));
@@ -65,15 +75,22 @@ Result<void> Vm::setup_vm() {
 
 Result<void> Vm::load_boot_image() {
   VIREO_ASSIGN_OR_RETURN(auto image, read_file(cfg_.kernel_path, "kernel"));
-  auto loaded = x86::load_kernel(mem_, image);
+  auto loaded = load_kernel_image(image);
   if (!loaded.ok()) return loaded.error().context(fmt::format("kernel '{}'", cfg_.kernel_path));
   kernel_ = std::move(*loaded);
 
+  cmdline_ = cfg_.cmdline;
+  if (host_.emulated_kernel_mode() && looks_like_linux(image))
+    cmdline_ = x86::add_emulated_host_switches(cmdline_);
+
   x86::BootInfo info;
   info.e820 = x86::build_e820(cfg_.memory);
-  VIREO_TRY(x86::write_cmdline(mem_, cfg_.cmdline, layout::kCmdlineMax));
+  if (cmdline_.size() + 1 > x86::cmdline_capacity(kernel_))
+    return Error(fmt::format("--cmdline is {} bytes; this kernel takes at most {}",
+                             cmdline_.size(), x86::cmdline_capacity(kernel_) - 1));
+  VIREO_TRY(x86::write_cmdline(mem_, cmdline_, layout::kCmdlineMax));
   info.cmdline_gpa = layout::kCmdline;
-  info.cmdline_size = cfg_.cmdline.size() + 1;
+  info.cmdline_size = cmdline_.size() + 1;
 
   if (cfg_.initrd_path) {
     VIREO_ASSIGN_OR_RETURN(auto initrd, read_file(*cfg_.initrd_path, "initrd"));
@@ -106,6 +123,36 @@ Result<void> Vm::load_boot_image() {
   return {};
 }
 
+Result<x86::LoadedKernel> Vm::load_kernel_image(std::span<const uint8_t> image) {
+  if (!x86::is_bzimage(image) || !cfg_.unpack_bzimage) return x86::load_kernel(mem_, image);
+  // Unpack the bzImage on the host and enter the kernel's 64-bit entry directly: its own
+  // decompressor would run in the guest (slow, and emulated on some hosts).
+  VIREO_ASSIGN_OR_RETURN(auto bz, x86::parse_bzimage(image));
+  VIREO_ASSIGN_OR_RETURN(auto unpacked, x86::unpack_bzimage_cached(image, x86::default_cache_dir()));
+  VIREO_ASSIGN_OR_RETURN(auto elf, x86::load_elf(mem_, unpacked.vmlinux));
+  auto payload = x86::find_bzimage_payload(image);
+  x86::LoadedKernel k;
+  k.protocol = x86::BootProtocol::kLinux64;
+  k.entry = elf.entry;
+  k.image_start = elf.image_start;
+  k.image_end = std::max(elf.image_end, bz.load_addr + bz.header.init_size);
+  k.setup_header = bz.header;
+  k.format = fmt::format("bzImage (protocol {}.{:02}, {} payload unpacked on the host{})",
+                         bz.protocol >> 8, bz.protocol & 0xff,
+                         payload.ok() ? x86::compression_name(payload->compression) : "?",
+                         unpacked.cache_hit ? ", cached" : "");
+  return k;
+}
+
+// Linux kernels get the host-profile switches; our small test guests do not. Every
+// vmlinux carries its banner; only images of some size are searched (test guests are tiny).
+bool Vm::looks_like_linux(std::span<const uint8_t> image) {
+  if (x86::is_bzimage(image)) return true;
+  if (image.size() < (1u << 20)) return false;
+  static constexpr std::string_view kBanner = "Linux version ";
+  return std::search(image.begin(), image.end(), kBanner.begin(), kBanner.end()) != image.end();
+}
+
 Result<void> Vm::setup_devices(OutputFn console_out) {
   auto com1_irq = std::make_shared<IrqLine>(vm_, layout::kIrqCom1);
   serial_ = std::make_shared<devices::Serial>(com1_irq, std::move(console_out));
@@ -132,6 +179,17 @@ Result<void> Vm::setup_devices(OutputFn console_out) {
 
 Result<void> Vm::setup_vcpus() {
   VIREO_ASSIGN_OR_RETURN(auto supported_cpuid, kvm_.supported_cpuid());
+  // On hosts that emulate guest kernel mode the guest's CPUID instruction sees the host's
+  // raw CPUID, so assisted instructions follow the host's features.
+  auto vcpu_table = x86::build_vcpu_cpuid(supported_cpuid, {0, cfg_.cpus});
+  auto features = host_.emulated_kernel_mode()
+                      ? x86::emu::CpuFeatures::host()
+                      : x86::emu::CpuFeatures::from_cpuid([&](uint32_t f, uint32_t i) {
+                          const auto* e = x86::find_cpuid(vcpu_table, f, i);
+                          return e ? std::array<uint32_t, 4>{e->eax, e->ebx, e->ecx, e->edx}
+                                   : std::array<uint32_t, 4>{0, 0, 0, 0};
+                        });
+  assist_ = std::make_unique<InsnAssist>(mem_, features);
   VIREO_ASSIGN_OR_RETURN(auto msr_list, kvm_.msr_index_list());
   const auto msrs = x86::boot_msrs(msr_list);
   const auto mode = kernel_.protocol == x86::BootProtocol::kPvh ? x86::EntryMode::kProtected32
@@ -154,7 +212,7 @@ Result<void> Vm::setup_vcpus() {
       VIREO_TRY(fd.set_sregs(sregs));
       VIREO_TRY(fd.set_regs(x86::boot_regs(mode, kernel_.entry, boot_info)));
     }
-    vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), pio_bus_, mmio_bus_,
+    vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), pio_bus_, mmio_bus_, assist_.get(),
                                             [this](StopEvent ev) { request_stop(std::move(ev)); }));
   }
   return {};

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "arch/x86/host_profile.h"
 #include "arch/x86/kernel_loader.h"
 #include "devices/bus.h"
 #include "devices/legacy/serial.h"
@@ -14,6 +15,7 @@
 #include "util/epoll.h"
 #include "vmm/config.h"
 #include "vmm/exit_status.h"
+#include "vmm/insn_assist.h"
 #include "vmm/vcpu.h"
 
 namespace vireo::vmm {
@@ -38,15 +40,22 @@ class Vm {
   devices::Serial& serial() { return *serial_; }
   const memory::GuestMemory& memory() const { return mem_; }
   const arch::x86::LoadedKernel& kernel() const { return kernel_; }
+  const arch::x86::HostProfile& host() const { return host_; }
+  const AssistStats& assist_stats() const { return assist_->stats(); }
+  // The command line the guest got (vireo may add switches on some hosts).
+  const std::string& effective_cmdline() const { return cmdline_; }
 
  private:
   Vm() = default;
   Result<void> setup_vm();
   Result<void> load_boot_image();
+  Result<arch::x86::LoadedKernel> load_kernel_image(std::span<const uint8_t> image);
+  static bool looks_like_linux(std::span<const uint8_t> image);
   Result<void> setup_devices(OutputFn console_out);
   Result<void> setup_vcpus();
 
   VmConfig cfg_;
+  arch::x86::HostProfile host_;
   kvm::Kvm kvm_;
   kvm::VmFd vm_;
   memory::GuestMemory mem_;
@@ -55,6 +64,8 @@ class Vm {
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
   std::vector<std::shared_ptr<devices::BusDevice>> devices_;
+  std::unique_ptr<InsnAssist> assist_;
+  std::string cmdline_;
   EventFd stop_fd_;
   std::mutex stop_mu_;
   StopEvent stop_;

@@ -40,7 +40,7 @@ class Serial : public BusDevice {
   std::shared_ptr<Irq> irq_;
   OutputFn out_;
   std::deque<uint8_t> rx_;
-  uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0x08, scr_ = 0, fcr_ = 0;
+  uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, fcr_ = 0;
   uint8_t dll_ = 0x0c, dlm_ = 0;  // 9600 baud
   uint8_t msr_delta_ = 0;
   bool thr_interrupt_ = false;  // THR empty interrupt pending

@@ -57,29 +57,69 @@ const void* acpi_find_table(const char sig[4]) {
   return NULL;
 }
 
-int acpi_madt_cpus(uint32_t* ids, int max) {
+/* Calls fn for each MADT entry (type, length >= 2, within the table); -1 without MADT. */
+static int madt_each(void (*fn)(const uint8_t* e, void* ctx), void* ctx) {
   const struct sdt_header* madt = acpi_find_table("APIC");
   if (!madt) return -1;
   const uint8_t* p = (const uint8_t*)madt + sizeof *madt + 8; /* LAPIC address, flags */
   const uint8_t* end = (const uint8_t*)madt + madt->length;
-  int n = 0;
   while (p + 2 <= end && p[1] >= 2 && p + p[1] <= end) {
-    uint32_t id = 0, flags = 0;
-    bool cpu = false;
-    if (p[0] == 0 && p[1] >= 8) { /* Processor Local APIC */
-      id = p[3];
-      memcpy(&flags, p + 4, 4);
-      cpu = true;
-    } else if (p[0] == 9 && p[1] >= 16) { /* Processor Local x2APIC */
-      memcpy(&id, p + 4, 4);
-      memcpy(&flags, p + 8, 4);
-      cpu = true;
-    }
-    if (cpu && (flags & 1)) {
-      if (n < max) ids[n] = id;
-      n++;
-    }
+    fn(p, ctx);
     p += p[1];
   }
-  return n;
+  return 0;
+}
+
+struct cpus_ctx {
+  uint32_t* ids;
+  int max;
+  int n;
+};
+
+static void count_cpu(const uint8_t* e, void* ctx) {
+  struct cpus_ctx* c = ctx;
+  uint32_t id = 0, flags = 0;
+  if (e[0] == 0 && e[1] >= 8) { /* Processor Local APIC */
+    id = e[3];
+    memcpy(&flags, e + 4, 4);
+  } else if (e[0] == 9 && e[1] >= 16) { /* Processor Local x2APIC */
+    memcpy(&id, e + 4, 4);
+    memcpy(&flags, e + 8, 4);
+  } else {
+    return;
+  }
+  if (!(flags & 1)) return;
+  if (c->n < c->max) c->ids[c->n] = id;
+  c->n++;
+}
+
+int acpi_madt_cpus(uint32_t* ids, int max) {
+  struct cpus_ctx c = {ids, max, 0};
+  return madt_each(count_cpu, &c) < 0 ? -1 : c.n;
+}
+
+struct irq_ctx {
+  unsigned irq;
+  struct acpi_isa_irq* out;
+};
+
+static void find_irq(const uint8_t* e, void* ctx) {
+  struct irq_ctx* c = ctx;
+  if (e[0] == 1 && e[1] >= 12) { /* I/O APIC: id, reserved, address, GSI base */
+    uint32_t addr, base;
+    memcpy(&addr, e + 4, 4);
+    memcpy(&base, e + 8, 4);
+    if (base == 0) c->out->ioapic = addr;
+  } else if (e[0] == 2 && e[1] >= 10 && e[3] == c->irq) { /* Interrupt Source Override */
+    memcpy(&c->out->gsi, e + 4, 4);
+    memcpy(&c->out->flags, e + 8, 2);
+  }
+}
+
+void acpi_isa_irq(unsigned irq, struct acpi_isa_irq* out) {
+  out->ioapic = IOAPIC_BASE;
+  out->gsi = irq;
+  out->flags = 0;
+  struct irq_ctx c = {irq, out};
+  madt_each(find_irq, &c);
 }

@@ -12,6 +12,18 @@ void lapic_send_ipi(uint32_t dest, uint32_t icr_lo) {
   while (lapic_read(LAPIC_ICR_LO) & ICR_DELIVERY_PENDING) cpu_relax();
 }
 
+void ioapic_route(uint64_t ioapic, uint32_t gsi, uint8_t vector, uint32_t dest, uint16_t flags) {
+  volatile uint32_t* sel = (volatile uint32_t*)(uintptr_t)ioapic;
+  volatile uint32_t* win = (volatile uint32_t*)(uintptr_t)(ioapic + 0x10);
+  uint32_t lo = vector;
+  if ((flags & 3) == 3) lo |= 1u << 13;        /* active low */
+  if (((flags >> 2) & 3) == 3) lo |= 1u << 15; /* level triggered */
+  *sel = 0x10 + 2 * gsi + 1;
+  *win = dest << 24;
+  *sel = 0x10 + 2 * gsi;
+  *win = lo; /* unmasked */
+}
+
 /* ---- SMP ---- */
 uint8_t ap_stacks[SMP_MAX_CPUS][AP_STACK_SIZE] __attribute__((aligned(16)));
 volatile uint32_t ap_slot_counter;

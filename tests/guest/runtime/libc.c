@@ -26,3 +26,8 @@ size_t strlen(const char* s) {
   while (s[n]) n++;
   return n;
 }
+
+int strcmp(const char* a, const char* b) {
+  while (*a && *a == *b) a++, b++;
+  return (unsigned char)*a - (unsigned char)*b;
+}

@@ -81,6 +81,7 @@ void* memcpy(void* dst, const void* src, size_t n);
 void* memset(void* dst, int c, size_t n);
 int memcmp(const void* a, const void* b, size_t n);
 size_t strlen(const char* s);
+int strcmp(const char* a, const char* b);
 
 /* ---- Serial console (COM1, polled) and formatted output ---- */
 void serial_putc(char c);
@@ -176,6 +177,20 @@ const void* acpi_find_table(const char sig[4]);
 /* Enabled processors listed in the MADT (Local APIC and Local x2APIC entries); stores up
  * to `max` APIC IDs. -1 if there is no MADT. */
 int acpi_madt_cpus(uint32_t* ids, int max);
+/* Where ISA IRQ `irq` arrives: the I/O APIC handling GSI 0 and the GSI and MPS INTI
+ * flags from an Interrupt Source Override. Defaults (no MADT or no override):
+ * IOAPIC_BASE, GSI = irq, flags 0 (bus default: ISA is edge, active high). */
+struct acpi_isa_irq {
+  uint64_t ioapic;
+  uint32_t gsi;
+  uint16_t flags;
+};
+void acpi_isa_irq(unsigned irq, struct acpi_isa_irq* out);
+
+/* ---- I/O APIC ---- */
+/* Routes GSI `gsi` (relative to the I/O APIC at `ioapic`) to `vector` on APIC ID `dest`,
+ * fixed delivery, physical destination; MPS INTI flags as in the MADT (0 = edge, high). */
+void ioapic_route(uint64_t ioapic, uint32_t gsi, uint8_t vector, uint32_t dest, uint16_t flags);
 
 /* ---- SMP ---- */
 /* Copies the real-mode trampoline to SMP_TRAMPOLINE; APs started with a SIPI there
@@ -195,7 +210,8 @@ void user_init(void); /* TSS.rsp0, STAR/LSTAR/SFMASK, the int 0x80 gate */
 __attribute__((noreturn)) void user_abort(uint64_t value);
 
 /* Ring-3 side: leave ring 3 with `value` (defined inline so that ring-3 code does not
- * call into supervisor pages). */
+ * call into supervisor pages). `int $0x80` and ud2 work everywhere; `syscall` does not on
+ * nested KVM without VT-x (it reaches LSTAR still at CPL 3, see README.md). */
 __attribute__((noreturn, always_inline)) static inline void user_return_syscall(uint64_t value) {
   __asm__ volatile("syscall" ::"D"(value) : "memory");
   __builtin_unreachable();

@@ -9,6 +9,10 @@ void runtime_start(uint32_t start_info_paddr);
 void runtime_start(uint32_t start_info_paddr) {
   const struct hvm_start_info* si = (const struct hvm_start_info*)(uintptr_t)start_info_paddr;
   idt_init();
+  /* Mask both 8259 PICs: a firmware (or reset) vector base would alias their IRQs with
+   * exception vectors, and the guests only use the LAPIC and the IOAPIC. */
+  outb(0x21, 0xff);
+  outb(0xa1, 0xff);
   if (!si || si->magic != HVM_START_MAGIC)
     guest_fail("bad hvm_start_info at %#x (magic %#x)", start_info_paddr, si ? si->magic : 0);
   start_info = si;

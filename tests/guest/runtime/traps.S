@@ -158,7 +158,6 @@ user_syscall_entry:
 /* Ring-3 exit by `int $0x80` (DPL-3 gate, on TSS.rsp0): value in rdi. */
 	.globl user_int80_entry
 user_int80_entry:
-	cli
 	mov user_kernel_rsp(%rip), %rsp
 	jmp user_leave
 

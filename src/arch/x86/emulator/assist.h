@@ -1,6 +1,12 @@
 // Instruction assist: completes, with its exact architectural effect, an instruction the
 // host's KVM instruction emulator rejected (KVM_EXIT_INTERNAL_ERROR /
 // KVM_INTERNAL_ERROR_EMULATION), or says which exception the guest must get instead.
+// What the VMM does with each result (kvm_regs, kvm_sregs, kvm_vcpu_events fields) is in
+// README.md next to this file.
+//
+// Assisted: INT3, INT n, INTO, INT1, FWAIT, CLAC, STAC, XGETBV, POPCNT, LZCNT, TZCNT, BSF,
+// BSR, CMPXCHG8B, CMPXCHG16B. To add one: a handler in assist_handlers.h + an entry in
+// insn_table.cc.
 #pragma once
 
 #include <cstdint>

@@ -73,7 +73,7 @@ struct DecodedInsn {
 
   bool has_modrm = false;
   uint8_t modrm = 0;
-  uint8_t mod = 0;  // ModRM.mod
+  uint8_t mod = 0;  // ModRM.mod (3 for MOV CRn/DRn, whose mod field means a register)
   uint8_t reg = 0;  // ModRM.reg extended by REX.R / VEX.R (0-15)
   uint8_t rm = 0;   // ModRM.rm extended by REX.B / VEX.B (0-15)
   bool has_sib = false;

@@ -247,6 +247,8 @@ const BitOp kBitOps[] = {
     {"bsr", native_bsr, 0xbd, false, kFlagZf, true, nullptr},
 };
 
+void PrintTo(const BitOp& op, std::ostream* os) { *os << op.name; }
+
 class NativeBitOps : public NativeDiff, public ::testing::WithParamInterface<BitOp> {};
 
 TEST_P(NativeBitOps, RegisterAndPageCrossingMemoryOperands) {
@@ -262,7 +264,7 @@ TEST_P(NativeBitOps, RegisterAndPageCrossingMemoryOperands) {
         // The destination is undefined for BSF/BSR with a zero source; both vendors keep
         // its low bits, Intel clears bits 63:32 for a 32-bit operand.
         uint64_t dst_mask = ~0ull;
-        if (op.bit_scan && (value & size_mask(size)) == 0 && size == 4) dst_mask = 0xffffffff;
+        if (op.bit_scan && (value & 0xffffffff) == 0 && size == 4) dst_mask = 0xffffffff;
 
         // Register form: op rax, rcx.
         Regs regs;

@@ -1,0 +1,189 @@
+#include "vmm/insn_assist.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "arch/x86/emulator/assist.h"
+#include "arch/x86/emulator/decoder.h"
+#include "arch/x86/emulator/describe.h"
+#include "arch/x86/emulator/guest_phys_memory.h"
+
+namespace vireo::vmm {
+
+namespace emu = arch::x86::emu;
+
+void AssistStats::record(const std::string& insn, std::chrono::nanoseconds t) {
+  std::lock_guard lock(mu_);
+  auto& e = entries_[insn];
+  ++e.count;
+  e.time += t;
+}
+
+std::map<std::string, AssistStats::Entry> AssistStats::snapshot() const {
+  std::lock_guard lock(mu_);
+  return entries_;
+}
+
+uint64_t AssistStats::total_count() const {
+  std::lock_guard lock(mu_);
+  uint64_t n = 0;
+  for (const auto& [k, e] : entries_) n += e.count;
+  return n;
+}
+
+std::chrono::nanoseconds AssistStats::total_time() const {
+  std::lock_guard lock(mu_);
+  std::chrono::nanoseconds t{0};
+  for (const auto& [k, e] : entries_) t += e.time;
+  return t;
+}
+
+std::string AssistStats::report(std::chrono::nanoseconds wall) const {
+  auto entries = snapshot();
+  if (entries.empty()) return "";
+  std::chrono::nanoseconds total{0};
+  uint64_t count = 0;
+  for (const auto& [k, e] : entries) {
+    total += e.time;
+    count += e.count;
+  }
+  std::string out = fmt::format(
+      "vireo: instruction assists: {} in {:.3f} ms ({:.3f}% of {:.2f} s run time)\n", count,
+      static_cast<double>(total.count()) / 1e6,
+      wall.count() > 0 ? 100.0 * static_cast<double>(total.count()) / static_cast<double>(wall.count()) : 0.0,
+      static_cast<double>(wall.count()) / 1e9);
+  std::vector<std::pair<std::string, Entry>> sorted(entries.begin(), entries.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.second.count > b.second.count; });
+  for (const auto& [k, e] : sorted)
+    out += fmt::format("vireo:   {:>8}  {:9.1f} us  {}\n", e.count,
+                       static_cast<double>(e.time.count()) / 1e3, k);
+  return out;
+}
+
+namespace {
+
+emu::Regs to_emu(const kvm_regs& r) {
+  emu::Regs e;
+  e.gpr[emu::kRax] = r.rax; e.gpr[emu::kRcx] = r.rcx; e.gpr[emu::kRdx] = r.rdx;
+  e.gpr[emu::kRbx] = r.rbx; e.gpr[emu::kRsp] = r.rsp; e.gpr[emu::kRbp] = r.rbp;
+  e.gpr[emu::kRsi] = r.rsi; e.gpr[emu::kRdi] = r.rdi; e.gpr[emu::kR8] = r.r8;
+  e.gpr[emu::kR9] = r.r9; e.gpr[emu::kR10] = r.r10; e.gpr[emu::kR11] = r.r11;
+  e.gpr[emu::kR12] = r.r12; e.gpr[emu::kR13] = r.r13; e.gpr[emu::kR14] = r.r14;
+  e.gpr[emu::kR15] = r.r15;
+  e.rip = r.rip;
+  e.rflags = r.rflags;
+  return e;
+}
+
+kvm_regs from_emu(const emu::Regs& e) {
+  kvm_regs r{};
+  r.rax = e.gpr[emu::kRax]; r.rcx = e.gpr[emu::kRcx]; r.rdx = e.gpr[emu::kRdx];
+  r.rbx = e.gpr[emu::kRbx]; r.rsp = e.gpr[emu::kRsp]; r.rbp = e.gpr[emu::kRbp];
+  r.rsi = e.gpr[emu::kRsi]; r.rdi = e.gpr[emu::kRdi]; r.r8 = e.gpr[emu::kR8];
+  r.r9 = e.gpr[emu::kR9]; r.r10 = e.gpr[emu::kR10]; r.r11 = e.gpr[emu::kR11];
+  r.r12 = e.gpr[emu::kR12]; r.r13 = e.gpr[emu::kR13]; r.r14 = e.gpr[emu::kR14];
+  r.r15 = e.gpr[emu::kR15];
+  r.rip = e.rip;
+  r.rflags = e.rflags;
+  return r;
+}
+
+emu::Segment to_emu(const kvm_segment& s) {
+  emu::Segment e;
+  e.base = s.base;
+  e.limit = s.limit;
+  e.selector = s.selector;
+  e.type = s.type;
+  e.dpl = s.dpl;
+  e.db = s.db;
+  e.l = s.l;
+  e.present = s.present;
+  e.unusable = s.unusable;
+  return e;
+}
+
+emu::SystemRegs to_emu(const kvm_sregs& s, uint64_t xcr0) {
+  emu::SystemRegs e;
+  e.cr0 = s.cr0; e.cr2 = s.cr2; e.cr3 = s.cr3; e.cr4 = s.cr4; e.efer = s.efer;
+  e.cs = to_emu(s.cs); e.ds = to_emu(s.ds); e.es = to_emu(s.es);
+  e.fs = to_emu(s.fs); e.gs = to_emu(s.gs); e.ss = to_emu(s.ss);
+  e.xcr0 = xcr0;
+  return e;
+}
+
+const char* mode_name(const kvm_sregs& s) {
+  if (!(s.cr0 & 1)) return "real mode";
+  if (s.efer & (1u << 10)) return s.cs.l ? "64-bit mode" : "compatibility mode";
+  return "protected mode";
+}
+
+}  // namespace
+
+Result<void> InsnAssist::handle(const kvm::VcpuFd& vcpu) {
+  auto start = std::chrono::steady_clock::now();
+  const kvm_run* run = vcpu.run_struct();
+  const auto& ef = run->emulation_failure;
+  if (run->emulation_failure.ndata < 2 ||
+      !(ef.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES))
+    return Error("the host could not emulate an instruction and did not say which");
+  std::span<const uint8_t> bytes(ef.insn_bytes, std::min<size_t>(ef.insn_size, 15));
+
+  VIREO_ASSIGN_OR_RETURN(kvm_regs kregs, vcpu.get_regs());
+  VIREO_ASSIGN_OR_RETURN(kvm_sregs ksregs, vcpu.get_sregs());
+  uint64_t xcr0 = 1;
+  if (auto xcrs = vcpu.get_xcrs(); xcrs.ok())
+    for (uint32_t i = 0; i < xcrs->nr_xcrs && i < KVM_MAX_XCRS; ++i)
+      if (xcrs->xcrs[i].xcr == 0) xcr0 = xcrs->xcrs[i].value;
+
+  emu::Regs regs = to_emu(kregs);
+  emu::SystemRegs sregs = to_emu(ksregs, xcr0);
+  auto decoded = emu::decode(bytes, emu::cpu_mode(sregs, regs.rflags));
+  std::string what = decoded.ok() ? emu::describe_short(decoded.insn)
+                                  : fmt::format("undecodable [{}]", emu::hex_bytes(bytes));
+  auto where = [&] {
+    return fmt::format("{} [{}] at RIP {:#x} (CS {:#x}, {}, CPL {})", what, emu::hex_bytes(bytes),
+                       kregs.rip, ksregs.cs.selector, mode_name(ksregs), ksregs.cs.dpl);
+  };
+
+  emu::GuestMemoryPhys phys(mem_);
+  emu::AssistResult result = emu::assist_bytes(bytes, regs, sregs, phys, features_);
+
+  if (auto* u = std::get_if<emu::Unsupported>(&result))
+    return Error(fmt::format("cannot complete {}: {}", where(), u->reason));
+
+  if (std::holds_alternative<emu::Completed>(result)) {
+    VIREO_TRY(vcpu.set_regs(from_emu(regs)));
+  } else if (auto* ex = std::get_if<emu::InjectException>(&result)) {
+    if (ex->cr2) {
+      ksregs.cr2 = *ex->cr2;
+      VIREO_TRY(vcpu.set_sregs(ksregs));
+    }
+    VIREO_ASSIGN_OR_RETURN(kvm_vcpu_events ev, vcpu.get_vcpu_events());
+    ev.exception.injected = 1;
+    ev.exception.nr = ex->vector;
+    ev.exception.has_error_code = ex->error_code.has_value();
+    ev.exception.error_code = ex->error_code.value_or(0);
+    VIREO_TRY(vcpu.set_vcpu_events(ev));
+  } else if (auto* sw = std::get_if<emu::InjectSoftware>(&result)) {
+    VIREO_TRY(vcpu.set_regs(from_emu(regs)));  // RIP past the instruction
+    VIREO_ASSIGN_OR_RETURN(kvm_vcpu_events ev, vcpu.get_vcpu_events());
+    if (sw->kind == emu::SoftwareKind::kSoftInterrupt) {
+      ev.interrupt.injected = 1;
+      ev.interrupt.nr = sw->vector;
+      ev.interrupt.soft = 1;
+    } else {
+      ev.exception.injected = 1;
+      ev.exception.nr = sw->vector;
+      ev.exception.has_error_code = 0;
+      ev.exception.error_code = 0;
+    }
+    VIREO_TRY(vcpu.set_vcpu_events(ev));
+  }
+  stats_.record(what, std::chrono::steady_clock::now() - start);
+  return {};
+}
+
+}  // namespace vireo::vmm
