@@ -50,7 +50,7 @@ std::string AssistStats::report(std::chrono::nanoseconds wall) const {
     count += e.count;
   }
   std::string out = fmt::format(
-      "vireo: instruction assists: {} in {:.3f} ms ({:.3f}% of {:.2f} s run time)\n", count,
+      "vireo: instruction assists (confirms the host emulates guest kernel mode): {} in {:.3f} ms ({:.3f}% of {:.2f} s run time)\n", count,
       static_cast<double>(total.count()) / 1e6,
       wall.count() > 0 ? 100.0 * static_cast<double>(total.count()) / static_cast<double>(wall.count()) : 0.0,
       static_cast<double>(wall.count()) / 1e9);

@@ -70,9 +70,10 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
   auto vm = std::move(*vm_r);
   VIREO_TRY(epoll.add(vm->stop_fd(), EPOLLIN, kTokStop));
   static bool host_reported = false;
-  if (!cfg.quiet && !host_reported && vm->host().emulated_kernel_mode()) {
+  // Said once, for Linux guests (which get extra switches); test guests stay silent.
+  bool added = vm->effective_cmdline() != cfg.cmdline;
+  if (!cfg.quiet && !host_reported && vm->host().emulated_kernel_mode() && added) {
     host_reported = true;
-    bool added = vm->effective_cmdline() != cfg.cmdline;
     fmt::print(stderr,
                "vireo: this host's CPU has no VT-x/AMD-V: its KVM emulates guest kernel mode, and "
                "vireo completes the instructions it rejects{}{}",

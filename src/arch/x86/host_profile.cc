@@ -39,6 +39,9 @@ const std::vector<CmdlineSwitch>& emulated_host_switches() {
       {"noxsave",
        "XSAVE/XRSTOR and AVX state live in registers the VMM cannot reach from an "
        "emulation-failure exit; the guest uses FXSAVE instead"},
+      {"nosmap",
+       "with SMAP the kernel brackets every user-memory access with CLAC/STAC, which this "
+       "host rejects: each would cost an exit and an assist (tens of thousands per boot)"},
   };
   return switches;
 }

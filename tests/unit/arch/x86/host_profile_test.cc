@@ -16,9 +16,10 @@ TEST(HostProfile, DetectsVirtualizationFlags) {
 }
 
 TEST(HostProfile, AddsSwitchesOnce) {
-  EXPECT_EQ(add_emulated_host_switches("console=ttyS0"), "console=ttyS0 noxsave");
-  EXPECT_EQ(add_emulated_host_switches("noxsave console=ttyS0"), "noxsave console=ttyS0");
-  EXPECT_EQ(add_emulated_host_switches(""), "noxsave");
+  EXPECT_EQ(add_emulated_host_switches("console=ttyS0"), "console=ttyS0 noxsave nosmap");
+  EXPECT_EQ(add_emulated_host_switches("noxsave console=ttyS0"), "noxsave console=ttyS0 nosmap");
+  EXPECT_EQ(add_emulated_host_switches("nosmap noxsave"), "nosmap noxsave");
+  EXPECT_EQ(add_emulated_host_switches(""), "noxsave nosmap");
   for (const auto& s : emulated_host_switches()) EXPECT_GT(std::string(s.reason).size(), 10u);
 }
 
