@@ -106,3 +106,50 @@ TEST(GuestBoot, ConsoleInputReachesGuest) {
 
 }  // namespace
 }  // namespace vireo::test
+
+namespace vireo::test {
+namespace {
+
+// The guest's own ways to end the VM reach vireo's devices and give the documented status.
+TEST(GuestPower, AcpiS5PowersOff) {
+  VIREO_REQUIRE_KVM();
+  auto r = run_process({vireo_bin(), "run", "--kernel", guest("power"), "--cmdline", "via=acpi-s5"});
+  EXPECT_EQ(r.exit_status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("power: ACPI S5"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+}
+
+TEST(GuestPower, ResetsEndTheVm) {
+  VIREO_REQUIRE_KVM();
+  for (const char* via : {"acpi-reset", "kbd"}) {
+    auto r = run_process({vireo_bin(), "run", "--kernel", guest("power"), "--cmdline",
+                          std::string("via=") + via});
+    EXPECT_EQ(r.exit_status, 6) << via << ": " << r.out << r.err;
+    EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("guest reset"), std::string::npos) << r.err;
+  }
+}
+
+TEST(GuestPower, RestartOnReboot) {
+  VIREO_REQUIRE_KVM();
+  // With --on-reboot restart the machine boots again after each reset: the guest's
+  // banner appears more than once, until we stop it.
+  Process p({vireo_bin(), "run", "--kernel", guest("power"), "--cmdline", "via=kbd",
+             "--on-reboot", "restart"});
+  auto twice = [&] {
+    const std::string& o = p.out();
+    auto first = o.find("power: i8042 reset");
+    return first != std::string::npos && o.find("power: i8042 reset", first + 1) != std::string::npos;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!twice() && std::chrono::steady_clock::now() < deadline)
+    p.wait_for_output("\n~never~", std::chrono::milliseconds(200));
+  EXPECT_TRUE(twice()) << p.out();
+  p.send_signal(SIGTERM);
+  auto r = p.wait(std::chrono::seconds(10));
+  EXPECT_EQ(r.exit_status, 128 + SIGTERM) << r.err;
+  EXPECT_NE(r.err.find("restarting"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace vireo::test
