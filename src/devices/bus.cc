@@ -8,47 +8,60 @@
 namespace vireo::devices {
 
 Result<void> Bus::insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t len) {
-  if (len == 0 || base + len < base)
-    return Error(fmt::format("bus range {:#x}+{:#x} is empty or wraps", base, len));
-  if (!device) return Error("bus: null device");
+  if (len == 0 || len - 1 > ~uint64_t{0} - base)
+    return Error(fmt::format("bus range {:#x}+{:#x} is empty or wraps around", base, len));
+  if (!device) return Error(fmt::format("bus range {:#x}+{:#x}: null device", base, len));
   std::unique_lock lock(mu_);
+  // The first range starting at or after base, and the one before it.
   auto it = std::lower_bound(entries_.begin(), entries_.end(), base,
                              [](const Entry& e, uint64_t b) { return e.base < b; });
-  if (it != entries_.end() && it->base < base + len)
-    return Error(fmt::format("bus range {:#x}+{:#x} overlaps {:#x}+{:#x}", base, len, it->base,
-                             it->len));
-  if (it != entries_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->base + prev->len > base)
-      return Error(fmt::format("bus range {:#x}+{:#x} overlaps {:#x}+{:#x}", base, len,
-                               prev->base, prev->len));
-  }
+  auto collide = [&](const Entry& e) {
+    return Error(fmt::format("bus range {:#x}-{:#x} overlaps {:#x}-{:#x}", base,
+                             base + len - 1, e.base, e.base + e.len - 1));
+  };
+  if (it != entries_.end() && it->base - base < len) return collide(*it);
+  if (it != entries_.begin() && base - std::prev(it)->base < std::prev(it)->len)
+    return collide(*std::prev(it));
   entries_.insert(it, Entry{base, len, std::move(device)});
   return {};
 }
 
-const Bus::Entry* Bus::find(uint64_t addr) const {
+std::shared_ptr<BusDevice> Bus::find(uint64_t addr, uint64_t& base) const {
+  std::shared_lock lock(mu_);
   auto it = std::upper_bound(entries_.begin(), entries_.end(), addr,
                              [](uint64_t a, const Entry& e) { return a < e.base; });
   if (it == entries_.begin()) return nullptr;
   --it;
-  return addr - it->base < it->len ? &*it : nullptr;
+  if (addr - it->base >= it->len) return nullptr;
+  base = it->base;
+  return it->device;
 }
 
 bool Bus::read(uint64_t addr, std::span<uint8_t> data) const {
-  std::shared_lock lock(mu_);
-  const Entry* e = find(addr);
-  if (!e) return false;
-  e->device->read(addr - e->base, data);
+  uint64_t base = 0;
+  auto device = find(addr, base);
+  if (!device) return false;
+  device->read(addr - base, data);
   return true;
 }
 
 bool Bus::write(uint64_t addr, std::span<const uint8_t> data) const {
-  std::shared_lock lock(mu_);
-  const Entry* e = find(addr);
-  if (!e) return false;
-  e->device->write(addr - e->base, data);
+  uint64_t base = 0;
+  auto device = find(addr, base);
+  if (!device) return false;
+  device->write(addr - base, data);
   return true;
+}
+
+bool Bus::read_or_all_ones(uint64_t addr, std::span<uint8_t> data) const {
+  if (read(addr, data)) return true;
+  std::fill(data.begin(), data.end(), 0xff);
+  return false;
+}
+
+size_t Bus::size() const {
+  std::shared_lock lock(mu_);
+  return entries_.size();
 }
 
 }  // namespace vireo::devices

@@ -1,4 +1,15 @@
 // Bus: dispatches port I/O or MMIO accesses to the device registered at the address.
+// A VM has two: one for port I/O (16-bit addresses) and one for MMIO.
+//
+// Ranges are kept in a vector sorted by base; a lookup is a binary search under a shared
+// lock, so vCPU threads look up concurrently. Devices are normally inserted before the
+// vCPUs run, but inserting later is safe too. The device is called after the bus lock is
+// released (holding its own reference), so a device may insert into a bus from its
+// handler without deadlocking.
+//
+// An access is routed by its first address only: a 4-byte access at the last port of a
+// range reaches that device with offset len-1 and width 4 (devices answer bytes past
+// their registers themselves, usually 0xff).
 #pragma once
 
 #include <cstdint>
@@ -14,13 +25,22 @@ namespace vireo::devices {
 
 class Bus {
  public:
-  // Registers `device` for [base, base+len). Fails on overlap or an empty range.
+  // Registers `device` for [base, base+len). Fails, naming the range (and the range it
+  // collides with), on overlap, an empty or wrapping range, or a null device.
   Result<void> insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t len);
 
-  // Forward the access with offset = addr - base. Return false when nothing is mapped
-  // there (the caller decides: reads of unmapped ports float high, all ones).
+  // Forward the access to the device covering `addr`, with offset = addr - base. Return
+  // false when nothing is mapped there and leave `data` untouched: the caller handles the
+  // unmapped access (ignore writes; reads float high on the ISA bus, see
+  // read_or_all_ones).
   bool read(uint64_t addr, std::span<uint8_t> data) const;
   bool write(uint64_t addr, std::span<const uint8_t> data) const;
+
+  // read(), but an unmapped read returns all ones (0xff bytes), as on PC hardware.
+  // Returns whether a device answered.
+  bool read_or_all_ones(uint64_t addr, std::span<uint8_t> data) const;
+
+  size_t size() const;  // number of registered ranges
 
  private:
   struct Entry {
@@ -28,7 +48,8 @@ class Bus {
     uint64_t len;
     std::shared_ptr<BusDevice> device;
   };
-  const Entry* find(uint64_t addr) const;
+  // The device covering addr (nullptr if none) and its base. Takes the shared lock.
+  std::shared_ptr<BusDevice> find(uint64_t addr, uint64_t& base) const;
 
   mutable std::shared_mutex mu_;
   std::vector<Entry> entries_;  // sorted by base, non-overlapping

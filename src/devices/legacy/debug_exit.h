@@ -1,5 +1,14 @@
-// Test exit device, compatible with QEMU's isa-debug-exit: a write of value v to port
-// 0xf4 ends the VM, and vireo exits with status (v << 1) | 1.
+// Test exit device, compatible with QEMU's isa-debug-exit: the guest writes a value v to
+// port 0xf4 and the VM ends; vireo then exits with status (v << 1) | 1 (so a guest can
+// never report plain success, 0, through it).
+//
+// Register it at 0xf4 with kPortSpan (4) ports. Like QEMU's device, a write of any width
+// (1, 2 or 4 bytes, little-endian) at any offset in the range ends the VM with the
+// written value; an 8-byte write uses its low 4 bytes. Reads return 0.
+//
+// on_exit is called from the vCPU thread that wrote, with no lock held (the device has
+// no state); the VMM stops the VM and computes the exit status
+// (vmm::exit_code::debug_exit).
 #pragma once
 
 #include <cstdint>
@@ -11,20 +20,16 @@ namespace vireo::devices {
 
 class DebugExit : public BusDevice {
  public:
-  explicit DebugExit(std::function<void(uint32_t)> on_exit) : on_exit_(std::move(on_exit)) {}
+  static constexpr uint64_t kPortSpan = 4;
 
-  void read(uint64_t, std::span<uint8_t> data) override {
-    for (auto& b : data) b = 0;
-  }
-  void write(uint64_t offset, std::span<const uint8_t> data) override {
-    if (offset != 0) return;
-    uint32_t v = 0;
-    for (size_t i = 0; i < data.size() && i < 4; ++i) v |= uint32_t(data[i]) << (8 * i);
-    if (on_exit_) on_exit_(v);
-  }
+  // `on_exit` (may be empty) receives the written value v, not the exit status.
+  explicit DebugExit(std::function<void(uint32_t)> on_exit);
+
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
 
  private:
-  std::function<void(uint32_t)> on_exit_;
+  const std::function<void(uint32_t)> on_exit_;
 };
 
 }  // namespace vireo::devices

@@ -1,6 +1,7 @@
 // An Irq that records every level change, for device tests.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "devices/irq.h"
@@ -11,6 +12,12 @@ class FakeIrq : public Irq {
  public:
   void set_level(bool high) override { levels.push_back(high); }
   bool level() const { return !levels.empty() && levels.back(); }
+  size_t rising_edges() const {
+    size_t n = 0;
+    for (size_t i = 0; i < levels.size(); ++i)
+      if (levels[i] && (i == 0 || !levels[i - 1])) ++n;
+    return n;
+  }
   std::vector<bool> levels;
 };
 
