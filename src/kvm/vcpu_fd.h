@@ -48,6 +48,7 @@ class VcpuFd {
   Result<kvm_vcpu_events> get_vcpu_events() const;
   Result<void> set_vcpu_events(const kvm_vcpu_events&) const;
   Result<kvm_xcrs> get_xcrs() const;
+  Result<void> set_guest_debug(const kvm_guest_debug&) const;
 
  private:
   void unmap();

@@ -61,6 +61,11 @@ Result<void> VmFd::enable_cap(uint32_t cap, uint64_t arg0) const {
   return {};
 }
 
+Result<void> VmFd::set_msr_filter(const kvm_msr_filter& filter) const {
+  VIREO_TRY(VIREO_IOCTL(fd_.get(), KVM_X86_SET_MSR_FILTER, &filter));
+  return {};
+}
+
 Result<VcpuFd> VmFd::create_vcpu(uint32_t id) const {
   auto fd = VIREO_IOCTL(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
   if (!fd.ok()) return fd.error().context(fmt::format("vCPU {}", id));

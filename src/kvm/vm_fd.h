@@ -27,6 +27,9 @@ class VmFd {
   // Drives an interrupt line of the in-kernel irqchip (PIC + IOAPIC).
   Result<void> set_irq_line(uint32_t gsi, bool level) const;
   Result<void> enable_cap(uint32_t cap, uint64_t arg0 = 0) const;
+  // KVM_X86_SET_MSR_FILTER: guest accesses the filter denies exit to the VMM (with
+  // KVM_CAP_X86_USER_SPACE_MSR enabled for KVM_MSR_EXIT_REASON_FILTER).
+  Result<void> set_msr_filter(const kvm_msr_filter& filter) const;
   Result<VcpuFd> create_vcpu(uint32_t id) const;
 
  private:

@@ -131,8 +131,11 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
   }
   (void)epoll.remove(vm->stop_fd());
   StopEvent ev = vm->stop_and_join();
-  if (cfg.stats)
+  if (cfg.stats) {
     fmt::print(stderr, "{}", vm->assist_stats().report(std::chrono::steady_clock::now() - started));
+    if (vm->syscall_repairs())
+      fmt::print(stderr, "vireo: SYSCALLs completed for the host: {}\n", vm->syscall_repairs());
+  }
   return ev;
 }
 

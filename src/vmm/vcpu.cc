@@ -27,6 +27,9 @@ const char* exit_reason_name(uint32_t r) {
     case KVM_EXIT_INTR: return "KVM_EXIT_INTR";
     case KVM_EXIT_INTERNAL_ERROR: return "KVM_EXIT_INTERNAL_ERROR";
     case KVM_EXIT_SYSTEM_EVENT: return "KVM_EXIT_SYSTEM_EVENT";
+    case KVM_EXIT_DEBUG: return "KVM_EXIT_DEBUG";
+    case KVM_EXIT_X86_RDMSR: return "KVM_EXIT_X86_RDMSR";
+    case KVM_EXIT_X86_WRMSR: return "KVM_EXIT_X86_WRMSR";
     default: return "unknown exit";
   }
 }
@@ -41,8 +44,10 @@ void Vcpu::install_kick_handler() {
 }
 
 Vcpu::Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, InsnAssist* assist,
-           StopFn on_stop)
-    : fd_(std::move(fd)), pio_(pio), mmio_(mmio), assist_(assist), on_stop_(std::move(on_stop)) {}
+           SyscallRepair* syscall_repair, StopFn on_stop)
+    : fd_(std::move(fd)), pio_(pio), mmio_(mmio), assist_(assist),
+      syscall_(syscall_repair ? syscall_repair->make_vcpu() : nullptr),
+      on_stop_(std::move(on_stop)) {}
 
 Vcpu::~Vcpu() {
   kick();
@@ -125,6 +130,12 @@ std::string Vcpu::describe_failure(const char* what) {
   return s;
 }
 
+bool Vcpu::handle_repair(const char* what, Result<void> r) {
+  if (r.ok()) return true;
+  on_stop_({StopReason::kError, 0, describe_failure(fmt::format("{}: {}", what, r.error().message()).c_str())});
+  return false;
+}
+
 bool Vcpu::handle_exit() {
   kvm_run* run = fd_.run_struct();
   switch (run->exit_reason) {
@@ -135,6 +146,12 @@ bool Vcpu::handle_exit() {
     case KVM_EXIT_INTR:
     case KVM_EXIT_HLT:  // only without the in-kernel irqchip; just resume
       return true;
+    case KVM_EXIT_X86_WRMSR:
+      if (syscall_) return handle_repair("MSR write", syscall_->on_wrmsr(fd_));
+      break;
+    case KVM_EXIT_DEBUG:
+      if (syscall_) return handle_repair("SYSCALL repair", syscall_->on_debug(fd_));
+      break;
     case KVM_EXIT_SHUTDOWN:
       on_stop_({StopReason::kTripleFault, 0, describe_failure("triple fault")});
       return false;
@@ -176,12 +193,13 @@ bool Vcpu::handle_exit() {
       return false;
     }
     default:
-      on_stop_({StopReason::kError, 0,
-                describe_failure(fmt::format("unhandled exit {} ({})", run->exit_reason,
-                                             exit_reason_name(run->exit_reason))
-                                     .c_str())});
-      return false;
+      break;
   }
+  on_stop_({StopReason::kError, 0,
+            describe_failure(fmt::format("unhandled exit {} ({})", run->exit_reason,
+                                         exit_reason_name(run->exit_reason))
+                                 .c_str())});
+  return false;
 }
 
 }  // namespace vireo::vmm

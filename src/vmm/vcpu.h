@@ -9,6 +9,7 @@
 #include "kvm/vcpu_fd.h"
 #include "vmm/exit_status.h"
 #include "vmm/insn_assist.h"
+#include "vmm/syscall_repair.h"
 
 namespace vireo::vmm {
 
@@ -16,8 +17,10 @@ class Vcpu {
  public:
   using StopFn = std::function<void(StopEvent)>;
 
-  // `assist` (may be null) completes instructions the host's KVM could not emulate.
-  Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, InsnAssist* assist, StopFn on_stop);
+  // `assist` (may be null) completes instructions the host's KVM could not emulate;
+  // `syscall_repair` (may be null) completes SYSCALLs the host left half done.
+  Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, InsnAssist* assist,
+       SyscallRepair* syscall_repair, StopFn on_stop);
   ~Vcpu();  // kicks and joins the thread
   Vcpu(const Vcpu&) = delete;
   Vcpu& operator=(const Vcpu&) = delete;
@@ -37,12 +40,14 @@ class Vcpu {
   bool handle_exit();
   bool handle_io();
   bool handle_mmio();
+  bool handle_repair(const char* what, Result<void> r);
   std::string describe_failure(const char* what);
 
   kvm::VcpuFd fd_;
   devices::Bus& pio_;
   devices::Bus& mmio_;
   InsnAssist* assist_;
+  std::unique_ptr<SyscallRepair::Vcpu> syscall_;
   StopFn on_stop_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};

@@ -66,6 +66,7 @@ Result<void> Vm::setup_vm() {
   VIREO_TRY(vm_.set_tss_address(kTssAddr));
   VIREO_TRY(vm_.create_irqchip());
   VIREO_TRY(vm_.create_pit2());
+  if (host_.emulated_kernel_mode()) VIREO_TRY(SyscallRepair::enable(vm_));
   VIREO_ASSIGN_OR_RETURN(mem_, memory::GuestMemory::create(x86::ram_ranges(cfg_.memory)));
   uint32_t slot = 0;
   for (const auto& r : mem_.regions())
@@ -190,6 +191,7 @@ Result<void> Vm::setup_vcpus() {
                                    : std::array<uint32_t, 4>{0, 0, 0, 0};
                         });
   assist_ = std::make_unique<InsnAssist>(mem_, features);
+  if (host_.emulated_kernel_mode()) syscall_repair_ = std::make_unique<SyscallRepair>(mem_, features);
   VIREO_ASSIGN_OR_RETURN(auto msr_list, kvm_.msr_index_list());
   const auto msrs = x86::boot_msrs(msr_list);
   const auto mode = kernel_.protocol == x86::BootProtocol::kPvh ? x86::EntryMode::kProtected32
@@ -213,6 +215,7 @@ Result<void> Vm::setup_vcpus() {
       VIREO_TRY(fd.set_regs(x86::boot_regs(mode, kernel_.entry, boot_info)));
     }
     vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), pio_bus_, mmio_bus_, assist_.get(),
+                                            syscall_repair_.get(),
                                             [this](StopEvent ev) { request_stop(std::move(ev)); }));
   }
   return {};

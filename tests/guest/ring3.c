@@ -6,8 +6,10 @@
  * and PASS (if `expect=0x...` is given, the checksum must match it). Also checks that
  * ring 3 cannot read a supervisor page (#PF with error code U|P = 5).
  * enter=iretq|sysretq (default iretq) and ret=int80|ud2|syscall (default int80) choose how
- * to get into and out of ring 3; `syscall` does not work on nested KVM without VT-x (see
- * README.md).
+ * to get into and out of ring 3. With ret=syscall it also checks everything SYSCALL must
+ * do (RCX = the next instruction, R11 = the user RFLAGS, RFLAGS masked by SFMASK, CS/SS
+ * from STAR, RSP untouched), which on nested KVM without VT-x only holds because vireo
+ * completes the SYSCALL (see README.md).
  */
 #include "checksum.h"
 #include "ring3.h"
@@ -99,6 +101,24 @@ int guest_main(const struct hvm_start_info* si) {
            "error %#lx\n", pf_rip, pf_cs, pf_ss, pf_rflags, pf_addr, pf_error);
   GUEST_CHECK(r == ring3_job.checksum, "ring 3 returned %#lx, but stored checksum %#lx", r,
               ring3_job.checksum);
+  if (how_out == RET_SYSCALL) {
+    volatile struct user_syscall_state* st = &user_syscall_state;
+    uint64_t ustart = (uint64_t)(uintptr_t)__user_start, uend = (uint64_t)(uintptr_t)__user_end;
+    uint64_t stack_lo = (uint64_t)(uintptr_t)ring3_stack;
+    GUEST_CHECK(st->rcx > ustart + 2 && st->rcx <= uend &&
+                *(const uint16_t*)(uintptr_t)(st->rcx - 2) == 0x050f,
+                "syscall: RCX %#lx does not follow a syscall instruction", st->rcx);
+    GUEST_CHECK((st->r11 & 0x202) == 0x202, "syscall: R11 %#lx is not the user RFLAGS", st->r11);
+    GUEST_CHECK((st->rflags & 0x47700) == 0 && (st->rflags & 2),
+                "syscall: RFLAGS %#lx at LSTAR not masked by SFMASK", st->rflags);
+    GUEST_CHECK(st->cs == KERNEL_CS && st->ss == KERNEL_CS + 8,
+                "syscall: CS %#lx SS %#lx at LSTAR, want %#x and %#x", st->cs, st->ss, KERNEL_CS,
+                KERNEL_CS + 8);
+    GUEST_CHECK(st->rsp > stack_lo && st->rsp <= stack_lo + sizeof ring3_stack,
+                "syscall: RSP %#lx is not the ring-3 stack", st->rsp);
+    printf("ring3: syscall state ok: rcx %#lx r11 %#lx rflags %#lx cs %#lx ss %#lx\n", st->rcx,
+           st->r11, st->rflags, st->cs, st->ss);
+  }
   printf("ring3: entered with %s, left with %s\n", enter, ret);
   printf("ring3: checksum=0x%016lx bytes=%lu cycles=%lu\n", r, bytes, cycles);
   uint64_t want = cmdline_u64("expect", 0);

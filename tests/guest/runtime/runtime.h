@@ -209,9 +209,17 @@ uint64_t user_run(void (*fn)(uint64_t), uint64_t arg, void* stack_top, enum user
 void user_init(void); /* TSS.rsp0, STAR/LSTAR/SFMASK, the int 0x80 gate */
 __attribute__((noreturn)) void user_abort(uint64_t value);
 
+/* The state the last `syscall` out of ring 3 arrived with at LSTAR: RCX, R11, RSP as
+ * SYSCALL left them, and RFLAGS, CS, SS at the first instruction of the entry. */
+struct user_syscall_state {
+  uint64_t rcx, r11, rsp, rflags, cs, ss;
+};
+extern volatile struct user_syscall_state user_syscall_state;
+
 /* Ring-3 side: leave ring 3 with `value` (defined inline so that ring-3 code does not
- * call into supervisor pages). `int $0x80` and ud2 work everywhere; `syscall` does not on
- * nested KVM without VT-x (it reaches LSTAR still at CPL 3, see README.md). */
+ * call into supervisor pages). `int $0x80` and ud2 work everywhere; on nested KVM without
+ * VT-x `syscall` only works because vireo completes it (it reaches LSTAR still at CPL 3
+ * there, see README.md and src/vmm/syscall_repair.h). */
 __attribute__((noreturn, always_inline)) static inline void user_return_syscall(uint64_t value) {
   __asm__ volatile("syscall" ::"D"(value) : "memory");
   __builtin_unreachable();

@@ -149,10 +149,22 @@ clear_regs:
 	xor %r15d, %r15d
 	ret
 
-/* Ring-3 exit by `syscall` (MSR_LSTAR points here; SFMASK clears IF): value in rdi. */
+/* Ring-3 exit by `syscall` (MSR_LSTAR points here; SFMASK clears IF): value in rdi.
+ * Records what SYSCALL left behind in user_syscall_state (see runtime.h). */
 	.globl user_syscall_entry
 user_syscall_entry:
+	mov %rcx, user_syscall_state+0(%rip)
+	mov %r11, user_syscall_state+8(%rip)
+	mov %rsp, user_syscall_state+16(%rip)
 	mov user_kernel_rsp(%rip), %rsp
+	pushfq
+	popq user_syscall_state+24(%rip)
+	mov %cs, %eax
+	movzwl %ax, %eax
+	mov %rax, user_syscall_state+32(%rip)
+	mov %ss, %eax
+	movzwl %ax, %eax
+	mov %rax, user_syscall_state+40(%rip)
 	jmp user_leave
 
 /* Ring-3 exit by `int $0x80` (DPL-3 gate, on TSS.rsp0): value in rdi. */

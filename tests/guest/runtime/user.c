@@ -20,6 +20,8 @@ static uint8_t trap_stack[8192] __attribute__((aligned(16)));
 extern uint64_t gdt[];
 extern void user_syscall_entry(void), user_int80_entry(void);
 uint64_t user_enter(uint64_t rip, uint64_t rsp, uint64_t arg, int how);
+
+volatile struct user_syscall_state user_syscall_state;
 void idt_set_gate(unsigned vector, uint64_t handler, unsigned dpl);
 
 void user_init(void) {
