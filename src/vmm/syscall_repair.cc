@@ -63,7 +63,7 @@ void finish_syscall(const ExceptionFrame& f, uint64_t lstar, uint64_t star, uint
   cs.g = 1;
   kvm_segment ss{};
   ss.limit = 0xffffffff;
-  ss.selector = static_cast<uint16_t>(sel + 8);
+  ss.selector = static_cast<uint16_t>(((star >> 32) & 0xffff) + 8);  // RPL bits kept (SDM)
   ss.type = 3;  // read/write, accessed
   ss.present = 1;
   ss.db = 1;

@@ -59,7 +59,7 @@ bool is_half_done_syscall(const ExceptionFrame& frame, uint64_t lstar);
 
 // Turns `regs`/`sregs`, stopped at the entry of the page-fault handler for `frame`, into
 // the state right after the SYSCALL completed: RIP = lstar, RSP and RFLAGS (& ~sfmask)
-// from the frame, CS/SS from star[47:32] (CS = selector & ~3, SS = CS + 8, DPL 0).
+// from the frame, CS/SS from star[47:32] (CS = selector & ~3, SS = selector + 8, DPL 0).
 void finish_syscall(const ExceptionFrame& frame, uint64_t lstar, uint64_t star, uint64_t sfmask,
                     kvm_regs& regs, kvm_sregs& sregs);
 
