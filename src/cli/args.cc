@@ -69,6 +69,13 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       ->type_name("host|guest")
       ->check(CLI::IsMember({"host", "guest"}))
       ->default_val("host");
+  run->add_option("--profile", cfg.profile_path,
+                  "Sample where each vCPU is, 1000 times a second, and write a histogram to "
+                  "FILE at exit ('-' for stderr)")
+      ->type_name("FILE");
+  run->add_option("--profile-symbols", cfg.profile_symbols,
+                  "System.map of the guest kernel, to name the addresses in --profile")
+      ->type_name("FILE");
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
       ->type_name("PATH")
       ->default_val("/dev/kvm");

@@ -38,4 +38,20 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, const std::strin
   return data;
 }
 
+Result<void> write_file(const std::string& path, std::string_view text) {
+  const std::string subject = fmt::format("cannot write '{}'", path);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return Error::from_errno(subject);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::from_errno(subject);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
 }  // namespace vireo

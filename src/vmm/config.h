@@ -27,6 +27,9 @@ struct VmConfig {
   bool stats = false;           // print instruction-assist statistics at exit
   bool unpack_bzimage = true;   // unpack bzImages on the host (else the guest decompresses)
   std::string kvm_device = "/dev/kvm";
+  std::optional<std::string> profile_path;     // write a guest profile here at exit
+  std::optional<std::string> profile_symbols;  // System.map to name kernel addresses
+  uint32_t profile_hz = 1000;                  // samples per second per vCPU
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

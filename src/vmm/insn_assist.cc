@@ -101,6 +101,16 @@ Result<void> InsnAssist::handle(const kvm::VcpuFd& vcpu) {
                        kregs.rip, ksregs.cs.selector, mode_name(ksregs), ksregs.cs.dpl);
   };
 
+  // MXCSR lives in the FPU state: fetched only for the instructions that use it.
+  const bool uses_mxcsr = decoded.ok() && decoded.insn.map == emu::OpcodeMap::k0F &&
+                          decoded.insn.opcode == 0xae && decoded.insn.mod != 3 &&
+                          (decoded.insn.reg & 7) >= 2 && (decoded.insn.reg & 7) <= 3;
+  kvm_fpu fpu{};
+  if (uses_mxcsr) {
+    VIREO_ASSIGN_OR_RETURN(fpu, vcpu.get_fpu());
+    sregs.mxcsr = fpu.mxcsr;
+  }
+
   emu::GuestMemoryPhys phys(mem_);
   emu::AssistResult result = emu::assist_bytes(bytes, regs, sregs, phys, features_);
 
@@ -108,6 +118,10 @@ Result<void> InsnAssist::handle(const kvm::VcpuFd& vcpu) {
     return Error(fmt::format("cannot complete {}: {}", where(), u->reason));
 
   if (std::holds_alternative<emu::Completed>(result)) {
+    if (uses_mxcsr && sregs.mxcsr != fpu.mxcsr) {
+      fpu.mxcsr = sregs.mxcsr;
+      VIREO_TRY(vcpu.set_fpu(fpu));
+    }
     VIREO_TRY(vcpu.set_regs(from_emu(regs)));
   } else if (auto* ex = std::get_if<emu::InjectException>(&result)) {
     if (ex->cr2) {

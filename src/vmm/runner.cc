@@ -11,6 +11,8 @@
 #include <chrono>
 #include <deque>
 
+#include "util/file.h"
+#include "util/symbol_map.h"
 #include "vmm/console_escape.h"
 #include "vmm/terminal.h"
 #include "vmm/vm.h"
@@ -65,6 +67,11 @@ class ConsoleSession {
 // Runs one VM instance; returns its stop event.
 Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& stdin_open,
                            ConsoleSession& console) {
+  std::optional<SymbolMap> symbols;
+  if (cfg.profile_symbols) {
+    VIREO_ASSIGN_OR_RETURN(auto m, SymbolMap::load(*cfg.profile_symbols));
+    symbols = std::move(m);
+  }
   auto vm_r = Vm::create(cfg, [](std::span<const uint8_t> out) { write_all(STDOUT_FILENO, out); });
   if (!vm_r.ok()) return vm_r.error();
   auto vm = std::move(*vm_r);
@@ -131,6 +138,14 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
   }
   (void)epoll.remove(vm->stop_fd());
   StopEvent ev = vm->stop_and_join();
+  if (cfg.profile_path && vm->profiler()) {
+    std::string report = vm->profiler()->report(symbols ? &*symbols : nullptr);
+    if (*cfg.profile_path == "-") {
+      fmt::print(stderr, "{}", report);
+    } else if (auto w = write_file(*cfg.profile_path, report); !w.ok()) {
+      fmt::print(stderr, "vireo: {}\n", w.error().message());
+    }
+  }
   if (cfg.stats) {
     fmt::print(stderr, "{}", vm->assist_stats().report(std::chrono::steady_clock::now() - started));
     if (vm->syscall_repairs())

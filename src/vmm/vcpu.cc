@@ -65,6 +65,17 @@ void Vcpu::kick() {
   if (started_ && thread_.joinable()) ::pthread_kill(thread_.native_handle(), kick_signal());
 }
 
+void Vcpu::request_sample() {
+  sample_.store(true, std::memory_order_relaxed);
+  if (started_ && thread_.joinable()) ::pthread_kill(thread_.native_handle(), kick_signal());
+}
+
+void Vcpu::take_sample() {
+  auto regs = fd_.get_regs();
+  auto sregs = fd_.get_sregs();
+  if (regs.ok() && sregs.ok()) profiler_->record(regs->rip, sregs->cs.dpl == 3);
+}
+
 void Vcpu::join() {
   if (thread_.joinable()) thread_.join();
 }
@@ -85,6 +96,7 @@ void Vcpu::thread_main() {
       on_stop_({StopReason::kError, 0, r.error().message()});
       return;
     }
+    if (profiler_ && sample_.exchange(false, std::memory_order_relaxed)) take_sample();
     if (!*r) continue;  // interrupted: re-check stop_
     if (!handle_exit()) return;
   }

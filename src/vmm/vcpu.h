@@ -8,6 +8,7 @@
 #include "devices/bus.h"
 #include "kvm/vcpu_fd.h"
 #include "vmm/exit_status.h"
+#include "vmm/guest_profiler.h"
 #include "vmm/insn_assist.h"
 #include "vmm/syscall_repair.h"
 
@@ -30,6 +31,10 @@ class Vcpu {
   // Makes the thread leave KVM_RUN and end (safe from any thread, repeatable).
   void kick();
   void join();
+  // Profiling: records where the guest is (via `profiler`) at the next return from
+  // KVM_RUN, which this call forces. Safe from any thread while the vCPU runs.
+  void set_profiler(GuestProfiler* profiler) { profiler_ = profiler; }
+  void request_sample();
 
   // Installs the (no-op) handler for the kick signal; call once before start().
   static void install_kick_handler();
@@ -40,6 +45,7 @@ class Vcpu {
   bool handle_exit();
   bool handle_io();
   bool handle_mmio();
+  void take_sample();
   bool handle_repair(const char* what, Result<void> r);
   std::string describe_failure(const char* what);
 
@@ -47,6 +53,8 @@ class Vcpu {
   devices::Bus& pio_;
   devices::Bus& mmio_;
   InsnAssist* assist_;
+  GuestProfiler* profiler_ = nullptr;
+  std::atomic<bool> sample_{false};
   std::unique_ptr<SyscallRepair::Vcpu> syscall_;
   StopFn on_stop_;
   std::atomic<bool> stop_{false};

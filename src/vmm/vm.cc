@@ -56,6 +56,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg, OutputFn console_out
 }
 
 Vm::~Vm() {
+  sampler_.reset();
   for (auto& v : vcpus_) v->kick();
   vcpus_.clear();
 }
@@ -223,7 +224,16 @@ Result<void> Vm::setup_vcpus() {
 
 void Vm::start() {
   Vcpu::install_kick_handler();
+  if (cfg_.profile_path) {
+    profiler_ = std::make_unique<GuestProfiler>();
+    for (auto& v : vcpus_) v->set_profiler(profiler_.get());
+  }
   for (auto& v : vcpus_) v->start();
+  if (profiler_)
+    sampler_ = std::make_unique<PeriodicThread>(
+        std::chrono::microseconds(1'000'000 / cfg_.profile_hz), [this] {
+          for (auto& v : vcpus_) v->request_sample();
+        });
 }
 
 void Vm::request_stop(StopEvent ev) {
@@ -237,6 +247,7 @@ void Vm::request_stop(StopEvent ev) {
 }
 
 StopEvent Vm::stop_and_join() {
+  sampler_.reset();
   for (auto& v : vcpus_) v->kick();
   for (auto& v : vcpus_) v->join();
   std::lock_guard<std::mutex> lock(stop_mu_);

@@ -42,6 +42,7 @@ class Vm {
   const arch::x86::LoadedKernel& kernel() const { return kernel_; }
   const arch::x86::HostProfile& host() const { return host_; }
   const AssistStats& assist_stats() const { return assist_->stats(); }
+  GuestProfiler* profiler() { return profiler_.get(); }
   uint64_t syscall_repairs() const { return syscall_repair_ ? syscall_repair_->repairs() : 0; }
   // The command line the guest got (vireo may add switches on some hosts).
   const std::string& effective_cmdline() const { return cmdline_; }
@@ -67,12 +68,15 @@ class Vm {
   std::vector<std::shared_ptr<devices::BusDevice>> devices_;
   std::unique_ptr<InsnAssist> assist_;
   std::unique_ptr<SyscallRepair> syscall_repair_;  // emulated-kernel-mode hosts only
+  std::unique_ptr<GuestProfiler> profiler_;        // with --profile
   std::string cmdline_;
   EventFd stop_fd_;
   std::mutex stop_mu_;
   StopEvent stop_;
   // Last: destroyed (joined) first, before anything the vCPU threads use.
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  // Kicks vCPUs for samples: stopped before they are joined.
+  std::unique_ptr<PeriodicThread> sampler_;
 };
 
 }  // namespace vireo::vmm

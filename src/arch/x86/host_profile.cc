@@ -39,9 +39,11 @@ const std::vector<CmdlineSwitch>& emulated_host_switches() {
       {"noxsave",
        "XSAVE/XRSTOR and AVX state live in registers the VMM cannot reach from an "
        "emulation-failure exit; the guest uses FXSAVE instead"},
-      {"nosmap",
-       "with SMAP the kernel brackets every user-memory access with CLAC/STAC, which this "
-       "host rejects: each would cost an exit and an assist (tens of thousands per boot)"},
+      {"clearcpuid=ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,gfni",
+       "the kernel would pick SIMD code for its crypto and RNG (e.g. BLAKE2s with SSSE3, "
+       "CRC32C with SSE4.2, AES-NI); vector instructions in kernel mode are rejected by this "
+       "host and their register state is out of the VMM's reach, so the kernel uses its "
+       "generic code instead (user space still sees and uses every feature)"},
   };
   return switches;
 }

@@ -4,7 +4,7 @@
 // What the VMM does with each result (kvm_regs, kvm_sregs, kvm_vcpu_events fields) is in
 // README.md next to this file.
 //
-// Assisted: INT3, INT n, INTO, INT1, FWAIT, CLAC, STAC, XGETBV, POPCNT, LZCNT, TZCNT, BSF,
+// Assisted: INT3, INT n, INTO, INT1, FWAIT, CLAC, STAC, XGETBV, LDMXCSR, STMXCSR, POPCNT, LZCNT, TZCNT, BSF,
 // BSR, CMPXCHG8B, CMPXCHG16B. To add one: a handler in assist_handlers.h + an entry in
 // insn_table.cc.
 #pragma once
@@ -59,7 +59,7 @@ struct Unsupported {
 using AssistResult = std::variant<Completed, InjectException, InjectSoftware, Unsupported>;
 
 // Performs `insn`, decoded in the vCPU's current mode, at privilege level `cpl`.
-// `sregs` is not modified by the instructions assisted so far.
+// Of `sregs`, only `mxcsr` is ever modified (by LDMXCSR).
 AssistResult assist(const DecodedInsn& insn, Regs& regs, SystemRegs& sregs,
                     GuestPhysMemory& mem, int cpl, const CpuFeatures& features);
 

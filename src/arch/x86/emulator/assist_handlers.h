@@ -15,6 +15,8 @@ AssistResult fwait(AssistContext& c);
 AssistResult clac(AssistContext& c);
 AssistResult stac(AssistContext& c);
 AssistResult xgetbv(AssistContext& c);
+AssistResult ldmxcsr(AssistContext& c);
+AssistResult stmxcsr(AssistContext& c);
 // assist_bitcount.cc
 AssistResult popcnt(AssistContext& c);
 AssistResult tzcnt_or_bsf(AssistContext& c);  // F3 0F BC, 0F BC

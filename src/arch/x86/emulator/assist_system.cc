@@ -1,5 +1,7 @@
-// FWAIT, CLAC, STAC, XGETBV.
+// FWAIT, CLAC, STAC, XGETBV, LDMXCSR, STMXCSR.
 #include "arch/x86/emulator/assist_handlers.h"
+
+#include <optional>
 
 namespace vireo::arch::x86::emu::handlers {
 
@@ -39,6 +41,40 @@ AssistResult xgetbv(AssistContext& c) {
     return c.gp0();
   c.set_reg(kRax, 4, value & 0xffffffff);
   c.set_reg(kRdx, 4, value >> 32);
+  return c.complete();
+}
+
+namespace {
+// LDMXCSR/STMXCSR (legacy SSE form): #UD without SSE, with CR0.EM or without CR4.OSFXSR
+// (LOCK is rejected before handlers run); then #NM with CR0.TS.
+std::optional<AssistResult> sse_state_check(const AssistContext& c) {
+  if (!c.features.sse || (c.sregs.cr0 & kCr0Em) || !(c.sregs.cr4 & kCr4Osfxsr))
+    return AssistContext::ud();
+  if (c.sregs.cr0 & kCr0Ts) return AssistContext::fault(make_nm());
+  return std::nullopt;
+}
+}  // namespace
+
+// 0F AE /2: MXCSR = m32; #GP(0) if it sets a bit MXCSR_MASK does not allow (after the
+// memory read, whose faults come first).
+AssistResult ldmxcsr(AssistContext& c) {
+  if (auto r = sse_state_check(c)) return *r;
+  uint32_t v = 0;
+  auto rd = c.mem.read(c.insn.mem.segment, c.ea(),
+                       std::span<uint8_t>(reinterpret_cast<uint8_t*>(&v), sizeof v));
+  if (!rd.ok()) return c.from_failure(rd.failure());
+  if (v & ~c.features.mxcsr_mask) return c.gp0();
+  c.sregs.mxcsr = v;
+  return c.complete();
+}
+
+// 0F AE /3: m32 = MXCSR.
+AssistResult stmxcsr(AssistContext& c) {
+  if (auto r = sse_state_check(c)) return *r;
+  const uint32_t v = c.sregs.mxcsr;
+  auto wr = c.mem.write(c.insn.mem.segment, c.ea(),
+                        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), sizeof v));
+  if (!wr.ok()) return c.from_failure(wr.failure());
   return c.complete();
 }
 

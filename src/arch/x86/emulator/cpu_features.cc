@@ -21,13 +21,24 @@ CpuFeatures CpuFeatures::from_cpuid(const CpuidFn& cpuid) {
   f.cx16 = bit(l1[2], 13);
   f.xsave = bit(l1[2], 26);
   f.cx8 = bit(l1[3], 8);
+  f.sse = bit(l1[3], 25);
   f.bmi1 = bit(l7[1], 3);
   f.smap = bit(l7[1], 20);
   f.xgetbv1 = bit(ld1[0], 2);
   f.lzcnt = bit(e1[2], 5);
   f.gbpages = bit(e1[3], 26);
   f.maxphyaddr = (e8[0] & 0xff) ? static_cast<uint8_t>(e8[0] & 0xff) : 36;
+  f.mxcsr_mask = host_mxcsr_mask();
   return f;
+}
+
+uint32_t CpuFeatures::host_mxcsr_mask() {
+  alignas(16) static thread_local uint8_t area[512];
+  __builtin_memset(area, 0, sizeof area);
+  __asm__ volatile("fxsave %0" : "=m"(area));
+  uint32_t mask = 0;
+  __builtin_memcpy(&mask, area + 28, sizeof mask);
+  return mask ? mask : 0xffbf;
 }
 
 CpuFeatures CpuFeatures::host() {

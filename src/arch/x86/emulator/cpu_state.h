@@ -39,6 +39,9 @@ struct SystemRegs {
   uint64_t cr0 = 0, cr2 = 0, cr3 = 0, cr4 = 0, efer = 0;
   Segment cs, ds, es, fs, gs, ss;
   uint64_t xcr0 = 1;
+  // SSE control/status (part of the FPU state): read by STMXCSR, written by LDMXCSR.
+  // The VMM fills it in (KVM_GET_FPU) only for those instructions.
+  uint32_t mxcsr = 0x1f80;
 };
 
 const Segment& segment(const SystemRegs& s, SegReg seg);
@@ -72,6 +75,7 @@ inline constexpr uint64_t kCr0Pg = 1u << 31;
 inline constexpr uint64_t kCr4Vme = 1u << 0;
 inline constexpr uint64_t kCr4Pse = 1u << 4;
 inline constexpr uint64_t kCr4Pae = 1u << 5;
+inline constexpr uint64_t kCr4Osfxsr = 1u << 9;
 inline constexpr uint64_t kCr4La57 = 1u << 12;
 inline constexpr uint64_t kCr4Osxsave = 1u << 18;
 inline constexpr uint64_t kCr4Smep = 1u << 20;

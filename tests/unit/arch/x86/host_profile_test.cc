@@ -16,10 +16,12 @@ TEST(HostProfile, DetectsVirtualizationFlags) {
 }
 
 TEST(HostProfile, AddsSwitchesOnce) {
-  EXPECT_EQ(add_emulated_host_switches("console=ttyS0"), "console=ttyS0 noxsave nosmap");
-  EXPECT_EQ(add_emulated_host_switches("noxsave console=ttyS0"), "noxsave console=ttyS0 nosmap");
-  EXPECT_EQ(add_emulated_host_switches("nosmap noxsave"), "nosmap noxsave");
-  EXPECT_EQ(add_emulated_host_switches(""), "noxsave nosmap");
+  const std::string simd = "clearcpuid=ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,gfni";
+  EXPECT_EQ(add_emulated_host_switches("console=ttyS0"), "console=ttyS0 noxsave " + simd);
+  EXPECT_EQ(add_emulated_host_switches("noxsave console=ttyS0"), "noxsave console=ttyS0 " + simd);
+  // A clearcpuid= of the user's own wins (the kernel reads only one).
+  EXPECT_EQ(add_emulated_host_switches("clearcpuid=pku noxsave"), "clearcpuid=pku noxsave");
+  EXPECT_EQ(add_emulated_host_switches(""), "noxsave " + simd);
   for (const auto& s : emulated_host_switches()) EXPECT_GT(std::string(s.reason).size(), 10u);
 }
 

@@ -187,6 +187,92 @@ TEST_F(AssistTest, XgetbvFaults) {
   EXPECT_EQ(regs.gpr[kRax], sregs.xcr0);
 }
 
+// ---- LDMXCSR / STMXCSR ----
+
+class MxcsrTest : public AssistTest {
+ protected:
+  MxcsrTest() { sregs.cr4 |= kCr4Osfxsr; }
+  uint32_t read32(uint64_t gpa) {
+    uint32_t v = 0;
+    EXPECT_TRUE(mem.read(gpa, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&v), 4)).ok());
+    return v;
+  }
+  void write32(uint64_t gpa, uint32_t v) {
+    EXPECT_TRUE(mem.write(gpa, std::span<const uint8_t>(reinterpret_cast<uint8_t*>(&v), 4)).ok());
+  }
+};
+
+// 0F AE 16: ldmxcsr [rsi]; 0F AE 1E: stmxcsr [rsi].
+TEST_F(MxcsrTest, LdmxcsrLoadsFromMemory) {
+  regs.gpr[kRsi] = kVa + 0x10;
+  write32(pa(0x10), 0x9fc0);  // FTZ, DAZ, all masks
+  EXPECT_TRUE(std::holds_alternative<Completed>(run({0x0f, 0xae, 0x16})));
+  EXPECT_EQ(sregs.mxcsr, 0x9fc0u);
+  EXPECT_EQ(regs.rip, kRip + 3);
+}
+
+TEST_F(MxcsrTest, StmxcsrStoresAcrossPages) {
+  sregs.mxcsr = 0x1f80 | 0x3f;  // default masks plus sticky exception flags
+  regs.gpr[kRsi] = kVa + 0xffe;  // two bytes on each page
+  EXPECT_TRUE(std::holds_alternative<Completed>(run({0x0f, 0xae, 0x1e})));
+  EXPECT_EQ(read32(pa(0xffe)) & 0xffff, 0x1fbfu);
+  EXPECT_EQ(read32(pa(0x1000)) & 0xffff, 0u);
+  EXPECT_EQ(sregs.mxcsr, 0x1fbfu);
+}
+
+TEST_F(MxcsrTest, LdmxcsrReservedBitIsGpAfterTheRead) {
+  features.mxcsr_mask = 0xffff;
+  regs.gpr[kRsi] = kVa;
+  write32(pa(0), 0x10000);
+  expect_exception(run({0x0f, 0xae, 0x16}), make_gp0(sregs));
+  EXPECT_EQ(sregs.mxcsr, 0x1f80u);
+  EXPECT_EQ(regs.rip, kRip);
+  // With MM (AMD's misaligned-SSE mask, bit 17) in the mask, that bit is accepted.
+  features.mxcsr_mask = 0x2ffff;
+  write32(pa(0), 0x21f80);
+  EXPECT_TRUE(std::holds_alternative<Completed>(run({0x0f, 0xae, 0x16})));
+  EXPECT_EQ(sregs.mxcsr, 0x21f80u);
+  // A page fault on the operand comes before the reserved-bit check.
+  regs.rip = kRip;
+  regs.gpr[kRsi] = kVa + 0x2000;
+  expect_exception(run({0x0f, 0xae, 0x16}), make_pf(0, kVa + 0x2000));
+}
+
+TEST_F(MxcsrTest, StateChecks) {
+  regs.gpr[kRsi] = kVa;
+  sregs.cr0 |= kCr0Ts;
+  expect_exception(run({0x0f, 0xae, 0x16}), make_nm());
+  expect_exception(run({0x0f, 0xae, 0x1e}), make_nm());
+  sregs.cr0 |= kCr0Em;  // #UD wins over #NM
+  expect_exception(run({0x0f, 0xae, 0x16}), make_ud());
+  sregs.cr0 &= ~(kCr0Em | kCr0Ts);
+  sregs.cr4 &= ~kCr4Osfxsr;
+  expect_exception(run({0x0f, 0xae, 0x1e}), make_ud());
+  sregs.cr4 |= kCr4Osfxsr;
+  features.sse = false;
+  expect_exception(run({0x0f, 0xae, 0x16}), make_ud());
+  features.sse = true;
+  expect_exception(run({0xf0, 0x0f, 0xae, 0x16}), make_ud());  // LOCK
+  // Stores to a read-only page fault with W set.
+  regs.gpr[kRsi] = kVa + 0x3000;
+  expect_exception(run({0x0f, 0xae, 0x1e}), make_pf(kPfPresent | kPfWrite, kVa + 0x3000));
+}
+
+// The mask the assist uses is the host CPU's, as LDMXCSR on this CPU enforces it.
+TEST(MxcsrNative, HostMaskMatchesWhatTheCpuAccepts) {
+  uint32_t mask = CpuFeatures::host_mxcsr_mask();
+  EXPECT_EQ(mask & 0xffbf, 0xffbfu);
+  uint32_t saved = 0, v = 0x1f80 | 0x40 /* DAZ */ | 0x8000 /* FTZ */;
+  __asm__ volatile("stmxcsr %0" : "=m"(saved));
+  if (mask & 0x40) {
+    __asm__ volatile("ldmxcsr %0" ::"m"(v));
+    uint32_t back = 0;
+    __asm__ volatile("stmxcsr %0" : "=m"(back));
+    EXPECT_EQ(back, v);
+  }
+  __asm__ volatile("ldmxcsr %0" ::"m"(saved));
+}
+
 // ---- POPCNT / LZCNT / TZCNT / BSF / BSR ----
 
 TEST_F(AssistTest, PopcntRegister64) {
