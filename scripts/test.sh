@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs dependencies, builds (Release, and an
-# ASan/UBSan build), builds the cached Linux guest fixture, runs every test with ctest.
+# ASan/UBSan build), builds the cached Linux guest fixtures (our minimal kernel and
+# Debian's cloud kernel), runs every test with ctest (the sanitizer pass skips tests
+# labelled slow).
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    Release build only (no sanitizer pass)
 set -euo pipefail
@@ -20,6 +22,10 @@ echo "== Linux guest fixture (cached)"
 VIREO_LINUX_DIR=$(scripts/build-linux-guest.sh | tail -n 1)
 export VIREO_LINUX_DIR
 echo "Linux guest: $VIREO_LINUX_DIR"
+echo "== Debian cloud kernel fixture (cached)"
+VIREO_DEBIAN_DIR=$(scripts/build-debian-guest.sh | tail -n 1)
+export VIREO_DEBIAN_DIR
+echo "Debian guest: $VIREO_DEBIAN_DIR"
 
 status=0
 echo "== tests (Release)"

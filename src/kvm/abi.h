@@ -24,6 +24,17 @@ struct MsrListHeader {  // struct kvm_msr_list without its indices
   uint32_t nmsrs;
 };
 
+// struct kvm_xsave without its trailing flexible array (legacy area, header, first
+// extended components: what KVM_GET_XSAVE/KVM_SET_XSAVE transfer).
+struct Xsave {
+  uint32_t region[1024];
+  // Offsets in `region` (bytes): FXSAVE legacy area and XSAVE header.
+  static constexpr size_t kMxcsrOffset = 24;
+  static constexpr size_t kXstateBvOffset = 512;
+  static constexpr uint64_t kXfeatureSse = 1u << 1;
+};
+static_assert(sizeof(Xsave) == 4096);
+
 static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
 static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
 
@@ -32,5 +43,7 @@ inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHead
 inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
 inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+inline constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave);
+inline constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave);
 
 }  // namespace vireo::kvm::abi

@@ -68,6 +68,32 @@ VCPU_GET(kvm_vcpu_events, KVM_GET_VCPU_EVENTS, get_vcpu_events)
 VCPU_SET(kvm_vcpu_events, KVM_SET_VCPU_EVENTS, set_vcpu_events)
 VCPU_GET(kvm_xcrs, KVM_GET_XCRS, get_xcrs)
 VCPU_SET(kvm_guest_debug, KVM_SET_GUEST_DEBUG, set_guest_debug)
+VCPU_GET(kvm_debugregs, KVM_GET_DEBUGREGS, get_debugregs)
+
+Result<uint32_t> VcpuFd::get_mxcsr() const {
+  abi::Xsave x{};
+  auto r = VIREO_IOCTL(fd_.get(), abi::kGetXsave, &x);
+  if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_));
+  uint32_t v;
+  std::memcpy(&v, reinterpret_cast<const uint8_t*>(x.region) + abi::Xsave::kMxcsrOffset, 4);
+  return v;
+}
+
+Result<void> VcpuFd::set_mxcsr(uint32_t mxcsr) const {
+  abi::Xsave x{};
+  auto r = VIREO_IOCTL(fd_.get(), abi::kGetXsave, &x);
+  if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_));
+  auto* bytes = reinterpret_cast<uint8_t*>(x.region);
+  std::memcpy(bytes + abi::Xsave::kMxcsrOffset, &mxcsr, 4);
+  uint64_t bv;
+  std::memcpy(&bv, bytes + abi::Xsave::kXstateBvOffset, 8);
+  bv |= abi::Xsave::kXfeatureSse;  // else KVM ignores the legacy SSE fields
+  std::memcpy(bytes + abi::Xsave::kXstateBvOffset, &bv, 8);
+  auto w = VIREO_IOCTL(fd_.get(), abi::kSetXsave, &x);
+  if (!w.ok()) return w.error().context(fmt::format("vCPU {}", id_));
+  return {};
+}
+VCPU_SET(kvm_debugregs, KVM_SET_DEBUGREGS, set_debugregs)
 
 Result<void> VcpuFd::set_cpuid2(const std::vector<kvm_cpuid_entry2>& entries) const {
   std::vector<uint8_t> buf(sizeof(abi::CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2));

@@ -49,6 +49,12 @@ class VcpuFd {
   Result<void> set_vcpu_events(const kvm_vcpu_events&) const;
   Result<kvm_xcrs> get_xcrs() const;
   Result<void> set_guest_debug(const kvm_guest_debug&) const;
+  Result<kvm_debugregs> get_debugregs() const;
+  // MXCSR, through KVM_GET/SET_XSAVE (KVM_GET_FPU reports 0 on some hosts and
+  // KVM_SET_FPU's MXCSR does not stick there). set_mxcsr marks the SSE state present.
+  Result<uint32_t> get_mxcsr() const;
+  Result<void> set_mxcsr(uint32_t mxcsr) const;
+  Result<void> set_debugregs(const kvm_debugregs&) const;
 
  private:
   void unmap();

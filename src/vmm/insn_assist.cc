@@ -105,10 +105,10 @@ Result<void> InsnAssist::handle(const kvm::VcpuFd& vcpu) {
   const bool uses_mxcsr = decoded.ok() && decoded.insn.map == emu::OpcodeMap::k0F &&
                           decoded.insn.opcode == 0xae && decoded.insn.mod != 3 &&
                           (decoded.insn.reg & 7) >= 2 && (decoded.insn.reg & 7) <= 3;
-  kvm_fpu fpu{};
+  uint32_t mxcsr = 0;
   if (uses_mxcsr) {
-    VIREO_ASSIGN_OR_RETURN(fpu, vcpu.get_fpu());
-    sregs.mxcsr = fpu.mxcsr;
+    VIREO_ASSIGN_OR_RETURN(mxcsr, vcpu.get_mxcsr());
+    sregs.mxcsr = mxcsr;
   }
 
   emu::GuestMemoryPhys phys(mem_);
@@ -117,12 +117,21 @@ Result<void> InsnAssist::handle(const kvm::VcpuFd& vcpu) {
   if (auto* u = std::get_if<emu::Unsupported>(&result))
     return Error(fmt::format("cannot complete {}: {}", where(), u->reason));
 
-  if (std::holds_alternative<emu::Completed>(result)) {
-    if (uses_mxcsr && sregs.mxcsr != fpu.mxcsr) {
-      fpu.mxcsr = sregs.mxcsr;
-      VIREO_TRY(vcpu.set_fpu(fpu));
-    }
+  if (auto* done = std::get_if<emu::Completed>(&result)) {
+    if (uses_mxcsr && sregs.mxcsr != mxcsr) VIREO_TRY(vcpu.set_mxcsr(sregs.mxcsr));
     VIREO_TRY(vcpu.set_regs(from_emu(regs)));
+    if (done->single_step_trap) {
+      // RFLAGS.TF was set: the single-step trap the CPU raises after the instruction.
+      VIREO_ASSIGN_OR_RETURN(kvm_debugregs dr, vcpu.get_debugregs());
+      dr.dr6 |= 1u << 14;  // BS
+      VIREO_TRY(vcpu.set_debugregs(dr));
+      VIREO_ASSIGN_OR_RETURN(kvm_vcpu_events ev, vcpu.get_vcpu_events());
+      ev.exception.injected = 1;
+      ev.exception.nr = 1;
+      ev.exception.has_error_code = 0;
+      ev.exception.error_code = 0;
+      VIREO_TRY(vcpu.set_vcpu_events(ev));
+    }
   } else if (auto* ex = std::get_if<emu::InjectException>(&result)) {
     if (ex->cr2) {
       ksregs.cr2 = *ex->cr2;

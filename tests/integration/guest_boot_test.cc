@@ -17,6 +17,12 @@ ProcessResult boot(const std::string& name, std::vector<std::string> extra = {},
   return run_process(args, "", timeout);
 }
 
+// Hosts whose KVM emulates guest kernel mode: /dev/kvm works, the CPU has no vmx/svm.
+bool emulated_kernel_mode_host() {
+  auto r = run_process({"/bin/grep", "-qwE", "vmx|svm", "/proc/cpuinfo"}, "", std::chrono::seconds(10));
+  return r.exit_status == 1;
+}
+
 // Test guests report success by writing 0 to the debug-exit port: status (0<<1)|1.
 constexpr int kGuestPass = 1;
 
@@ -70,6 +76,37 @@ TEST(GuestBoot, RingThreeComputeRunsNatively) {
   EXPECT_EQ(std::stoull(m[1].str(), nullptr, 16), vireo_checksum_expected(64ull << 20));
   // 64 MiB in ring 3 takes well under a second natively; emulated it would take minutes.
   EXPECT_LT(r.seconds, 20.0);
+}
+
+// SYSCALL out of ring 3 (and SYSRETQ/IRETQ into it): on hosts that emulate guest kernel
+// mode only because vireo completes the SYSCALL the host leaves half done. The guest
+// checks RCX, R11, RFLAGS, CS, SS and RSP at the entry point.
+class RingThreeSyscall : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(RingThreeSyscall, EntersKernelWithArchitecturalState) {
+  VIREO_REQUIRE_KVM();
+  auto r = boot("ring3", {"--stats", "--cmdline", std::string("mb=4 ret=syscall enter=") + GetParam()});
+  EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
+  EXPECT_NE(r.out.find("ring3: syscall state ok"), std::string::npos) << r.out;
+  if (emulated_kernel_mode_host())
+    EXPECT_NE(r.err.find("SYSCALLs completed for the host: 1"), std::string::npos) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Enter, RingThreeSyscall, ::testing::Values("iretq", "sysretq"));
+
+// Instructions this kind of host rejects in ring 0 (vireo completes them); on hosts with
+// VT-x/AMD-V they run natively and the guest's checks must hold all the same.
+TEST(GuestBoot, AssistedInstructionsInRingZero) {
+  VIREO_REQUIRE_KVM();
+  auto r = boot("assist", {"--stats"});
+  EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
+  EXPECT_NE(r.out.find("single-step trap after popcnt ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PASS"), std::string::npos) << r.out;
+  if (emulated_kernel_mode_host()) {
+    for (const char* insn : {"popcnt", "int3", "int imm8", "fwait", "ldmxcsr", "stmxcsr",
+                             "xgetbv", "cmpxchg16b"})
+      EXPECT_NE(r.err.find(insn), std::string::npos) << insn << " not assisted:\n" << r.err;
+  }
 }
 
 TEST(GuestBoot, SigtermStopsTheVm) {
