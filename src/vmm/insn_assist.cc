@@ -86,14 +86,16 @@ Result<void> InsnAssist::handle(const kvm::VcpuFd& vcpu) {
 
   VIREO_ASSIGN_OR_RETURN(kvm_regs kregs, vcpu.get_regs());
   VIREO_ASSIGN_OR_RETURN(kvm_sregs ksregs, vcpu.get_sregs());
-  uint64_t xcr0 = 1;
-  if (auto xcrs = vcpu.get_xcrs(); xcrs.ok())
-    for (uint32_t i = 0; i < xcrs->nr_xcrs && i < KVM_MAX_XCRS; ++i)
-      if (xcrs->xcrs[i].xcr == 0) xcr0 = xcrs->xcrs[i].value;
-
   emu::Regs regs = to_emu(kregs);
-  emu::SystemRegs sregs = to_emu(ksregs, xcr0);
+  emu::SystemRegs sregs = to_emu(ksregs, 1);
   auto decoded = emu::decode(bytes, emu::cpu_mode(sregs, regs.rflags));
+  // XCR0 (one more ioctl) only for XGETBV, the one instruction that reads it.
+  if (decoded.ok() && decoded.insn.map == emu::OpcodeMap::k0F && decoded.insn.opcode == 0x01 &&
+      decoded.insn.modrm == 0xd0) {
+    if (auto xcrs = vcpu.get_xcrs(); xcrs.ok())
+      for (uint32_t i = 0; i < xcrs->nr_xcrs && i < KVM_MAX_XCRS; ++i)
+        if (xcrs->xcrs[i].xcr == 0) sregs.xcr0 = xcrs->xcrs[i].value;
+  }
   std::string what = decoded.ok() ? emu::describe_short(decoded.insn)
                                   : fmt::format("undecodable [{}]", emu::hex_bytes(bytes));
   auto where = [&] {
