@@ -63,6 +63,12 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   run->add_flag("--stats", cfg.stats,
                 "At exit, print how many guest instructions vireo completed for the host "
                 "(instruction assists) and the time they took");
+  bool no_boot_tuning = false;
+  run->add_flag("--no-boot-tuning", no_boot_tuning,
+                "On hosts whose KVM emulates guest kernel mode, add only the Linux command-line "
+                "switches the guest needs there (noxsave, clearcpuid=...), not the ones that "
+                "skip slow boot work (mitigations=off, cryptomgr.notests, initcall_blacklist=...); "
+                "see README.md");
   run->add_option("--bzimage-unpack", bzimage_unpack,
                   "Where a bzImage is decompressed: 'host' (vireo unpacks and caches it, then "
                   "enters the kernel directly) or 'guest' (the kernel's own decompressor)")
@@ -125,6 +131,7 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   cfg.initrd_path = initrd;
   if (cmdline) cfg.cmdline = *cmdline;
   cfg.unpack_bzimage = bzimage_unpack == "host";
+  cfg.boot_tuning = !no_boot_tuning;
   cfg.on_reboot = on_reboot == "restart" ? vmm::OnReboot::kRestart : vmm::OnReboot::kExit;
   if (auto v = vmm::validate(cfg); !v.ok()) {
     result.err = v.error().message();

@@ -26,6 +26,7 @@ struct VmConfig {
   bool quiet = false;
   bool stats = false;           // print instruction-assist statistics at exit
   bool unpack_bzimage = true;   // unpack bzImages on the host (else the guest decompresses)
+  bool boot_tuning = true;      // emulated-kernel-mode hosts: add the tuning switches too
   std::string kvm_device = "/dev/kvm";
   std::optional<std::string> profile_path;     // write a guest profile here at exit
   std::optional<std::string> profile_symbols;  // System.map to name kernel addresses

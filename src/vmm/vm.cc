@@ -83,7 +83,7 @@ Result<void> Vm::load_boot_image() {
 
   cmdline_ = cfg_.cmdline;
   if (host_.emulated_kernel_mode() && looks_like_linux(image))
-    cmdline_ = x86::add_emulated_host_switches(cmdline_);
+    cmdline_ = x86::add_emulated_host_switches(cmdline_, cfg_.boot_tuning);
 
   x86::BootInfo info;
   info.e820 = x86::build_e820(cfg_.memory);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <regex>
 
 #include "support/linux_fixture.h"
@@ -43,7 +44,12 @@ TEST_P(LinuxInit, RunsCommandAndPowersOff) {
   const int cpus = GetParam();
   // Shell arithmetic: the output proves a shell ran it (the command line only holds the
   // expression).
-  auto r = boot_to_init(cpus, "poweroff", "echo marker-$((6*7)); cat /proc/uptime");
+  // The RTC: Linux binds rtc_cmos to the DSDT's PNP0B00 device and reads our clock.
+  auto r = boot_to_init(cpus, "poweroff",
+                        "echo marker-$((6*7)); echo rtc-epoch=$(cat /sys/class/rtc/rtc0/since_epoch); "
+                        "cat /proc/uptime");
+  const auto host_now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string& out = r.out;
   EXPECT_EQ(r.exit_status, 0) << out << "\nvireo: " << r.err;
   EXPECT_NE(out.find("VIREO-INIT: started"), std::string::npos) << out;
@@ -52,6 +58,11 @@ TEST_P(LinuxInit, RunsCommandAndPowersOff) {
   EXPECT_NE(out.find("VIREO-INIT: cmd-exit=0"), std::string::npos) << out;
   EXPECT_NE(out.find("VIREO-INIT: done"), std::string::npos) << out;
   EXPECT_NE(out.find("reboot: Power down"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(rtc_cmos \S+: registered as rtc0)"))) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(rtc-epoch=(\d+))"))) << out;
+  // The guest read it while booting; it must be the host's wall clock (UTC), give or take.
+  EXPECT_NEAR(static_cast<double>(std::stoll(m[1].str())), static_cast<double>(host_now), 900.0);
   fmt::print(stderr, "linux to init, {} cpu(s): /init at {:.1f} s (kernel clock), poweroff after {:.1f} s\n{}",
              cpus, kernel_time_of(out, "Run /init"), r.seconds, r.err);
 }

@@ -103,7 +103,24 @@ Bytes build_dsdt() {
        aml::name("_CRS", aml::resource_template(
                              {aml::io_port_descriptor(layout::kPortCom1, layout::kPortCom1, 1, 8),
                               aml::irq_descriptor(layout::kIrqCom1)}))});
-  const Bytes sb = aml::scope("\\_SB_", {com1});
+  // The CMOS RTC and the keyboard controller, described so that Linux binds rtc_cmos and
+  // i8042 to them through PNP with their ISA IRQs routed through the IOAPIC. Without
+  // these, a hardware-reduced ACPI machine has no legacy IRQ numbers, and both drivers'
+  // fallback probes fail with -EINVAL (no /dev/rtc0, no system time from the RTC).
+  const Bytes rtc = aml::device(
+      "RTC0",
+      {aml::name("_HID", aml::eisa_id("PNP0B00")),
+       aml::name("_CRS", aml::resource_template(
+                             {aml::io_port_descriptor(layout::kPortRtc, layout::kPortRtc, 1, 2),
+                              aml::irq_descriptor(layout::kIrqRtc)}))});
+  const Bytes kbd = aml::device(
+      "KBD0",
+      {aml::name("_HID", aml::eisa_id("PNP0303")),
+       aml::name("_CRS", aml::resource_template(
+                             {aml::io_port_descriptor(layout::kPortI8042, layout::kPortI8042, 1, 1),
+                              aml::io_port_descriptor(layout::kPortI8042 + 4, layout::kPortI8042 + 4, 1, 1),
+                              aml::irq_descriptor(layout::kIrqI8042Kbd)}))});
+  const Bytes sb = aml::scope("\\_SB_", {com1, rtc, kbd});
   t.insert(t.end(), s5.begin(), s5.end());
   t.insert(t.end(), sb.begin(), sb.end());
   acpi::finish_table(t);

@@ -35,22 +35,39 @@ HostProfile detect_host_profile() {
 }
 
 const std::vector<CmdlineSwitch>& emulated_host_switches() {
+  using Kind = CmdlineSwitch::Kind;
   static const std::vector<CmdlineSwitch> switches = {
-      {"noxsave",
+      {"noxsave", Kind::kRequired,
        "XSAVE/XRSTOR and AVX state live in registers the VMM cannot reach from an "
        "emulation-failure exit; the guest uses FXSAVE instead"},
-      {"clearcpuid=ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,gfni",
+      {"clearcpuid=ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,gfni", Kind::kRequired,
        "the kernel would pick SIMD code for its crypto and RNG (e.g. BLAKE2s with SSSE3, "
        "CRC32C with SSE4.2, AES-NI); vector instructions in kernel mode are rejected by this "
        "host and their register state is out of the VMM's reach, so the kernel uses its "
        "generic code instead (user space still sees and uses every feature)"},
+      {"mitigations=off", Kind::kTuning,
+       "the guest's CPUID shows the host CPU, so the kernel installs speculative-execution "
+       "mitigations (return thunks on every ret, retpolines, buffer clearing on entry) that "
+       "add instructions to every call and interrupt; here the guest kernel is interpreted "
+       "by the host's emulator, never executed speculatively, so they protect nothing and "
+       "cost a third of the boot"},
+      {"cryptomgr.notests", Kind::kTuning,
+       "the crypto self-tests at boot take minutes of interpreted kernel code and make "
+       "algorithm lookups time out (the kernel's built-in X.509 certificate then fails to "
+       "load with -110)"},
+      {"initcall_blacklist=ftrace_check_for_weak_functions,trace_eval_init", Kind::kTuning,
+       "two tracing fix-ups that walk every ftrace record and every trace-event format "
+       "string at boot (about 10 minutes here): without them, overridden weak functions "
+       "stay listed as traceable (ftrace refuses to patch them if asked) and trace-event "
+       "formats show enum names instead of their values"},
   };
   return switches;
 }
 
-std::string add_emulated_host_switches(const std::string& cmdline) {
+std::string add_emulated_host_switches(const std::string& cmdline, bool tuning) {
   std::string out = cmdline;
   for (const auto& s : emulated_host_switches()) {
+    if (s.kind == CmdlineSwitch::Kind::kTuning && !tuning) continue;
     std::string name = s.option;
     name = name.substr(0, name.find('='));
     // Already present as a word (with or without a value)?

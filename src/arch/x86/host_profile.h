@@ -22,15 +22,21 @@ HostProfile detect_host_profile(std::string_view cpuinfo_text);
 // Reads /proc/cpuinfo (cheap: one file read).
 HostProfile detect_host_profile();
 
-// Kernel command-line switches that keep a Linux guest away from instruction classes
-// vireo cannot complete on an emulated-kernel-mode host, each with its reason.
+// Kernel command-line switches for Linux guests on an emulated-kernel-mode host, each
+// with its reason. Required ones keep the guest away from instruction classes vireo
+// cannot complete soundly; tuning ones skip boot work that costs minutes when every
+// guest kernel instruction is interpreted (~1 us each) and buys nothing there
+// (`vireo run --no-boot-tuning` leaves them out).
 struct CmdlineSwitch {
+  enum class Kind { kRequired, kTuning };
   const char* option;
+  Kind kind;
   const char* reason;
 };
 const std::vector<CmdlineSwitch>& emulated_host_switches();
 
-// Appends the switches the user has not already given (by option name) to `cmdline`.
-std::string add_emulated_host_switches(const std::string& cmdline);
+// Appends the switches the user has not already given (by option name) to `cmdline`;
+// the tuning ones only when `tuning` is set.
+std::string add_emulated_host_switches(const std::string& cmdline, bool tuning = true);
 
 }  // namespace vireo::arch::x86

@@ -9,7 +9,8 @@ ParsedCommand parse(std::vector<std::string> a) { return parse_command_line(a); 
 
 TEST(Args, RunWithAllFlags) {
   auto c = parse({"run", "--kernel", "k.elf", "--initrd", "i.cpio", "--cmdline", "console=ttyS0 x=1",
-                  "--cpus", "4", "--memory", "2G", "--on-reboot", "restart", "--quiet"});
+                  "--cpus", "4", "--memory", "2G", "--on-reboot", "restart", "--quiet",
+                  "--no-boot-tuning"});
   ASSERT_TRUE(c.run) << c.err;
   EXPECT_EQ(c.run->kernel_path, "k.elf");
   EXPECT_EQ(*c.run->initrd_path, "i.cpio");
@@ -18,6 +19,7 @@ TEST(Args, RunWithAllFlags) {
   EXPECT_EQ(c.run->memory, 2ull << 30);
   EXPECT_EQ(c.run->on_reboot, vmm::OnReboot::kRestart);
   EXPECT_TRUE(c.run->quiet);
+  EXPECT_FALSE(c.run->boot_tuning);
 }
 
 TEST(Args, Defaults) {
@@ -28,6 +30,7 @@ TEST(Args, Defaults) {
   EXPECT_EQ(c.run->cmdline, vmm::kDefaultCmdline);
   EXPECT_FALSE(c.run->initrd_path);
   EXPECT_EQ(c.run->on_reboot, vmm::OnReboot::kExit);
+  EXPECT_TRUE(c.run->boot_tuning);
 }
 
 TEST(Args, MemorySuffixesAndBareMiB) {

@@ -263,7 +263,7 @@ TEST(Acpi, MadtDescribesCpusIoapicAndOverrides) {
   }
 }
 
-TEST(Acpi, DsdtHasS5AndCom1) {
+TEST(Acpi, DsdtHasS5AndLegacyDevices) {
   auto t = build(1);
   auto p = parse(t);
   const uint32_t len = le(t.blob, p.dsdt + 4, 4);
@@ -280,6 +280,13 @@ TEST(Acpi, DsdtHasS5AndCom1) {
   // _CRS: IO(Decode16, 0x3f8, 0x3f8, 1, 8), IRQNoFlags() {4}, end tag
   EXPECT_TRUE(contains(dsdt, {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, 0x22, 0x10,
                               0x00, 0x79, 0x00}));
+  // Device(RTC0): _HID EisaId("PNP0B00"), IO(Decode16, 0x70, 0x70, 1, 2), IRQNoFlags() {8}
+  EXPECT_TRUE(contains(dsdt, {'R', 'T', 'C', '0', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0b, 0x00}));
+  EXPECT_TRUE(contains(dsdt, {0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x22, 0x00, 0x01, 0x79}));
+  // Device(KBD0): _HID EisaId("PNP0303"), IO 0x60 and 0x64, IRQNoFlags() {1}
+  EXPECT_TRUE(contains(dsdt, {'K', 'B', 'D', '0', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x03, 0x03}));
+  EXPECT_TRUE(contains(dsdt, {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, 0x47, 0x01, 0x64,
+                              0x00, 0x64, 0x00, 0x01, 0x01, 0x22, 0x02, 0x00, 0x79}));
 }
 
 // --- AML encoder ------------------------------------------------------------------------

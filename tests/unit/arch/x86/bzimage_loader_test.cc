@@ -1,6 +1,5 @@
 #include "arch/x86/bzimage_loader.h"
 
-#include <glob.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "support/real_kernels.h"
 #include "util/file.h"
 
 namespace vireo::arch::x86 {
@@ -255,20 +255,9 @@ TEST(BzImageLoader, CorruptedImagesNeverCrash) {
   }
 }
 
-// A real kernel, when this machine has one: $VIREO_TEST_BZIMAGE or /boot/vmlinuz-*.
-std::vector<std::string> real_bzimages() {
-  std::vector<std::string> out;
-  if (const char* env = std::getenv("VIREO_TEST_BZIMAGE"); env && *env) out.push_back(env);
-  glob_t g{};
-  if (::glob("/boot/vmlinuz-*", 0, nullptr, &g) == 0)
-    for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
-  ::globfree(&g);
-  return out;
-}
-
 TEST(BzImageLoader, ParsesRealKernel) {
-  auto paths = real_bzimages();
-  if (paths.empty()) GTEST_SKIP() << "no /boot/vmlinuz-* and VIREO_TEST_BZIMAGE unset";
+  auto paths = test::real_kernels(/*bzimage_only=*/true);
+  VIREO_REQUIRE_REAL_KERNELS(paths);
   auto mem = make_mem(512 * kMiB);
   for (const auto& path : paths) {
     SCOPED_TRACE(path);

@@ -15,14 +15,28 @@ TEST(HostProfile, DetectsVirtualizationFlags) {
   EXPECT_FALSE(detect_host_profile("flags : vmxx svmx\n").hardware_virtualization);
 }
 
-TEST(HostProfile, AddsSwitchesOnce) {
+TEST(HostProfile, AddsRequiredSwitchesOnce) {
   const std::string simd = "clearcpuid=ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,gfni";
-  EXPECT_EQ(add_emulated_host_switches("console=ttyS0"), "console=ttyS0 noxsave " + simd);
-  EXPECT_EQ(add_emulated_host_switches("noxsave console=ttyS0"), "noxsave console=ttyS0 " + simd);
+  const bool kNoTuning = false;
+  EXPECT_EQ(add_emulated_host_switches("console=ttyS0", kNoTuning), "console=ttyS0 noxsave " + simd);
+  EXPECT_EQ(add_emulated_host_switches("noxsave console=ttyS0", kNoTuning),
+            "noxsave console=ttyS0 " + simd);
   // A clearcpuid= of the user's own wins (the kernel reads only one).
-  EXPECT_EQ(add_emulated_host_switches("clearcpuid=pku noxsave"), "clearcpuid=pku noxsave");
-  EXPECT_EQ(add_emulated_host_switches(""), "noxsave " + simd);
+  EXPECT_EQ(add_emulated_host_switches("clearcpuid=pku noxsave", kNoTuning), "clearcpuid=pku noxsave");
+  EXPECT_EQ(add_emulated_host_switches("", kNoTuning), "noxsave " + simd);
   for (const auto& s : emulated_host_switches()) EXPECT_GT(std::string(s.reason).size(), 10u);
+}
+
+TEST(HostProfile, AddsTuningSwitchesUnlessTheUserChoseOtherwise) {
+  const std::string required = "noxsave clearcpuid=ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,gfni";
+  const std::string blacklist = "initcall_blacklist=ftrace_check_for_weak_functions,trace_eval_init";
+  EXPECT_EQ(add_emulated_host_switches("console=ttyS0"),
+            "console=ttyS0 " + required + " mitigations=off cryptomgr.notests " + blacklist);
+  // The user's own mitigations= and initcall_blacklist= are kept as given.
+  EXPECT_EQ(add_emulated_host_switches("mitigations=auto initcall_blacklist=foo"),
+            "mitigations=auto initcall_blacklist=foo " + required + " cryptomgr.notests");
+  EXPECT_EQ(add_emulated_host_switches("cryptomgr.notests"),
+            "cryptomgr.notests " + required + " mitigations=off " + blacklist);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "arch/x86/layout.h"
+#include "support/real_kernels.h"
 #include "util/file.h"
 
 namespace vireo::arch::x86 {
@@ -157,20 +158,26 @@ TEST(KernelLoader, UnknownFormatIsRejected) {
   EXPECT_NE(r.error().message().find("2.06"), std::string::npos);
 }
 
-TEST(KernelLoader, LoadsRealKernelIfPresent) {
-  const char* env = std::getenv("VIREO_TEST_KERNEL");
-  if (!env || !*env) GTEST_SKIP() << "VIREO_TEST_KERNEL unset (a vmlinux or bzImage)";
-  auto img = read_file(env, "kernel");
-  ASSERT_TRUE(img.ok()) << img.error().message();
-  auto mem = GuestMemory::create({{0, 512 * kMiB}});
-  ASSERT_TRUE(mem.ok());
-  auto r = load_kernel(*mem, *img);
-  ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_GE(r->image_start, kMiB);
-  EXPECT_GT(r->image_end, r->image_start);
-  EXPECT_GE(r->entry, r->protocol == BootProtocol::kPvh ? kMiB : r->image_start);
-  EXPECT_LT(r->entry, r->image_end);
-  GTEST_LOG_(INFO) << r->format << " entry " << std::hex << r->entry;
+TEST(KernelLoader, LoadsRealKernels) {
+  auto paths = test::real_kernels(/*bzimage_only=*/false);
+  VIREO_REQUIRE_REAL_KERNELS(paths);
+  for (const auto& path : paths) {
+    SCOPED_TRACE(path);
+    auto img = read_file(path, "kernel");
+    if (!img.ok()) {
+      GTEST_LOG_(INFO) << img.error().message();  // e.g. /boot/vmlinuz-* for root only
+      continue;
+    }
+    auto mem = GuestMemory::create({{0, 512 * kMiB}});
+    ASSERT_TRUE(mem.ok());
+    auto r = load_kernel(*mem, *img);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_GE(r->image_start, kMiB);
+    EXPECT_GT(r->image_end, r->image_start);
+    EXPECT_GE(r->entry, r->protocol == BootProtocol::kPvh ? kMiB : r->image_start);
+    EXPECT_LT(r->entry, r->image_end);
+    GTEST_LOG_(INFO) << r->format << " entry " << std::hex << r->entry;
+  }
 }
 
 // read_file (util/file.h) is what feeds load_kernel.
