@@ -76,7 +76,9 @@ std::string add_emulated_host_switches(const std::string& cmdline, bool tuning) 
     std::string w;
     while (words >> w)
       if (w == name || w.rfind(name + "=", 0) == 0) present = true;
-    if (!present) out += (out.empty() ? "" : " ") + std::string(s.option);
+    if (present) continue;
+    if (!out.empty()) out += ' ';
+    out += s.option;
   }
   return out;
 }
