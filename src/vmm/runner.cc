@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <deque>
 
@@ -139,8 +140,11 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
   (void)epoll.remove(vm->stop_fd());
   StopEvent ev = vm->stop_and_join();
   if (cfg.profile_path && vm->profiler()) {
-    std::string report = vm->profiler()->report(symbols ? &*symbols : nullptr);
-    if (*cfg.profile_path == "-") {
+    // The terminal gets the top 60 lines; a file gets every row (for offline symbolizing).
+    const bool to_terminal = *cfg.profile_path == "-";
+    std::string report = vm->profiler()->report(symbols ? &*symbols : nullptr,
+                                                to_terminal ? 60 : SIZE_MAX);
+    if (to_terminal) {
       fmt::print(stderr, "{}", report);
     } else if (auto w = write_file(*cfg.profile_path, report); !w.ok()) {
       fmt::print(stderr, "vireo: {}\n", w.error().message());

@@ -1,7 +1,12 @@
 // Boots the project's own freestanding test guests (tests/guest/) in real KVM VMs.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <regex>
 
 #include "guest/common/checksum.h"
@@ -76,6 +81,30 @@ TEST(GuestBoot, RingThreeComputeRunsNatively) {
   EXPECT_EQ(std::stoull(m[1].str(), nullptr, 16), vireo_checksum_expected(64ull << 20));
   // 64 MiB in ring 3 takes well under a second natively; emulated it would take minutes.
   EXPECT_LT(r.seconds, 20.0);
+}
+
+// --profile samples the vCPU: the ring-3 checksum dominates, and ring-0 samples are named
+// through a System.map-style symbol list (nm's output has the same format).
+TEST(GuestBoot, ProfilerSeesWhereTheGuestRuns) {
+  VIREO_REQUIRE_KVM();
+  char dir[] = "/tmp/vireo-profile-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string map = std::string(dir) + "/guest.map", prof = std::string(dir) + "/profile.txt";
+  auto nm = run_process({"/bin/sh", "-c", "nm " + guest("ring3") + " > " + map}, "", std::chrono::seconds(30));
+  ASSERT_EQ(nm.exit_status, 0) << nm.err;
+  auto r = boot("ring3", {"--memory", "256M", "--cmdline", "mb=64", "--profile", prof,
+                          "--profile-symbols", map});
+  EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
+  std::ifstream f(prof);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string report = ss.str();
+  std::filesystem::remove_all(dir);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(report, m, std::regex(R"(# guest profile: (\d+) samples)"))) << report;
+  EXPECT_GE(std::stoi(m[1].str()), 20) << report;  // 1000 Hz over a few hundred ms
+  ASSERT_TRUE(std::regex_search(report, m, std::regex(R"(\s(\d+\.\d)%\s+\[user mode\])"))) << report;
+  EXPECT_GT(std::stod(m[1].str()), 50.0) << report;
 }
 
 // SYSCALL out of ring 3 (and SYSRETQ/IRETQ into it): on hosts that emulate guest kernel
