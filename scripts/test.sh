@@ -52,7 +52,7 @@ fi
 
 echo "== slow tests (Release): waiting for the Debian cloud kernel boot"
 if wait "$slow_pid"; then
-  tail -n 4 "$SLOW_LOG"
+  grep -A 12 "debian cloud kernel:" "$SLOW_LOG" || tail -n 4 "$SLOW_LOG"
 else
   echo "FAILED: Debian cloud kernel test (exit $?; 124 = timed out after 2700 s)"
   cat "$SLOW_LOG"
