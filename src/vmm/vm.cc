@@ -52,6 +52,8 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg, OutputFn console_out
   VIREO_TRY(vm->load_boot_image());
   VIREO_TRY(vm->setup_devices(std::move(console_out)));
   VIREO_TRY(vm->setup_vcpus());
+  VIREO_TRY(vm->memory_slots_.get());
+  if (vm->msr_filter_.valid()) VIREO_TRY(vm->msr_filter_.get());
   return vm;
 }
 
@@ -61,17 +63,32 @@ Vm::~Vm() {
   vcpus_.clear();
 }
 
+// A thread of its own when one can be started; else (libstdc++) run at get().
+constexpr auto kHelperThread = std::launch::async | std::launch::deferred;
+
 Result<void> Vm::setup_vm() {
   VIREO_ASSIGN_OR_RETURN(vm_, kvm_.create_vm());
+  // Two VM ioctls wait for an SRCU grace period before they return, which takes
+  // milliseconds on some hosts (4-15 ms on ours) and was most of start-up: the MSR filter
+  // (emulated-kernel-mode hosts only) that routes guest MSR_LSTAR writes to the VMM for
+  // the SYSCALL repair, and registering the memory slots. Nothing before the first
+  // KVM_RUN needs either (the boot image is written through our own mapping), so helper
+  // threads issue them while the rest of the VM is built, and create() joins them before
+  // any vCPU runs. Measured here, this order is the fastest (7.6 ms to the first guest
+  // instruction; 17 ms with both waits in line, 8.5-15 ms with other orders).
+  if (host_.emulated_kernel_mode())
+    msr_filter_ = std::async(kHelperThread, [this] { return SyscallRepair::enable(vm_); });
   VIREO_TRY(vm_.set_identity_map_address(kIdentityMapAddr));
   VIREO_TRY(vm_.set_tss_address(kTssAddr));
   VIREO_TRY(vm_.create_irqchip());
   VIREO_TRY(vm_.create_pit2());
-  if (host_.emulated_kernel_mode()) VIREO_TRY(SyscallRepair::enable(vm_));
   VIREO_ASSIGN_OR_RETURN(mem_, memory::GuestMemory::create(x86::ram_ranges(cfg_.memory)));
-  uint32_t slot = 0;
-  for (const auto& r : mem_.regions())
-    VIREO_TRY(vm_.set_user_memory_region(slot++, r.gpa, r.size, r.host));
+  memory_slots_ = std::async(kHelperThread, [this]() -> Result<void> {
+    uint32_t slot = 0;
+    for (const auto& r : mem_.regions())
+      VIREO_TRY(vm_.set_user_memory_region(slot++, r.gpa, r.size, r.host));
+    return {};
+  });
   return {};
 }
 

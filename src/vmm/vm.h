@@ -2,6 +2,7 @@
 // kernel, devices on their buses, and one thread per vCPU.
 #pragma once
 
+#include <future>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -60,7 +61,13 @@ class Vm {
   arch::x86::HostProfile host_;
   kvm::Kvm kvm_;
   kvm::VmFd vm_;
+  // The MSR filter, installed on a helper thread (see setup_vm); declared after vm_ so
+  // that it is waited for before vm_ closes.
+  std::future<Result<void>> msr_filter_;
   memory::GuestMemory mem_;
+  // Guest memory slots, registered on a helper thread (see setup_vm): waited for before
+  // mem_ and vm_ go away.
+  std::future<Result<void>> memory_slots_;
   arch::x86::LoadedKernel kernel_{};
   devices::Bus pio_bus_;
   devices::Bus mmio_bus_;

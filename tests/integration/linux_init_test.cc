@@ -17,15 +17,14 @@ namespace {
 
 
 ProcessResult boot_to_init(int cpus, const std::string& then, const std::string& cmd,
-                           std::vector<std::string> extra = {}) {
+                           std::chrono::seconds timeout = std::chrono::seconds(600)) {
   std::string dir = linux_dir();
   std::vector<std::string> args = {vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd",
                                    dir + "/initramfs.cpio", "--cpus", std::to_string(cpus),
                                    "--memory", "128M", "--stats", "--cmdline",
                                    "console=ttyS0 reboot=k panic=1 vireo.then=" + then +
                                        " vireo.cmd=\"" + cmd + "\""};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return run_process(args, "", std::chrono::seconds(600));
+  return run_process(args, "", timeout);
 }
 
 // The kernel clock (seconds since it started) at the first log line matching `what`.
@@ -33,6 +32,12 @@ double kernel_time_of(const std::string& out, const std::string& what) {
   std::smatch m;
   if (!std::regex_search(out, m, std::regex(R"(\[\s*(\d+\.\d+)\] )" + what))) return -1;
   return std::stod(m[1].str());
+}
+
+// Whether the guest's command and /init ran without a process dying on the way.
+bool guest_ran_cleanly(const std::string& out) {
+  return out.find("VIREO-INIT: cmd-exit=0") != std::string::npos &&
+         out.find("marker-42") != std::string::npos && out.find("segfault at") == std::string::npos;
 }
 
 class LinuxInit : public ::testing::TestWithParam<int> {};
@@ -45,9 +50,28 @@ TEST_P(LinuxInit, RunsCommandAndPowersOff) {
   // Shell arithmetic: the output proves a shell ran it (the command line only holds the
   // expression).
   // The RTC: Linux binds rtc_cmos to the DSDT's PNP0B00 device and reads our clock.
-  auto r = boot_to_init(cpus, "poweroff",
-                        "echo marker-$((6*7)); echo rtc-epoch=$(cat /sys/class/rtc/rtc0/since_epoch); "
-                        "cat /proc/uptime");
+  const std::string cmd =
+      "echo marker-$((6*7)); echo rtc-epoch=$(cat /sys/class/rtc/rtc0/since_epoch); "
+      "cat /proc/uptime";
+  // A boot takes 1.5 minutes here (3 under the sanitizers on a busy machine); a run that
+  // lost /init's mounts to the host issue below waits at a shell until the timeout.
+  const auto timeout = std::chrono::seconds(cpus > 1 ? 400 : 600);
+  auto r = boot_to_init(cpus, "poweroff", cmd, timeout);
+  // Known host issue (docs/known-issues.md): with 2+ vCPUs on emulated-kernel-mode
+  // hosts, a freshly exec'd static busybox now and then finds its TLS block zeroed and
+  // dies with SIGSEGV in glibc's start-up (1 exec in 15-40 on a busy machine; never seen
+  // with 1 vCPU, nor when the process stays on one vCPU). /init runs about 15 programs,
+  // so a 2-vCPU boot hits it often. Such a run is repeated, loudly, up to twice; a
+  // failure without that signature, or three in a row, fails the test.
+  for (int repeat = 0; repeat < 2 && cpus > 1 && (r.exit_status != 0 || !guest_ran_cleanly(r.out)) &&
+                       std::regex_search(r.out, std::regex(R"(\]: segfault at 0 ip [0-9a-f]+ .* in busybox)"));
+       ++repeat) {
+    fmt::print(stderr,
+               "KNOWN HOST ISSUE: a busybox process died at start-up with SIGSEGV in the "
+               "guest (docs/known-issues.md); repeating the boot. This run:\n{}\n",
+               r.out);
+    r = boot_to_init(cpus, "poweroff", cmd, timeout);
+  }
   const auto host_now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string& out = r.out;

@@ -50,7 +50,7 @@ const std::vector<CmdlineSwitch>& emulated_host_switches() {
        "mitigations (return thunks on every ret, retpolines, buffer clearing on entry) that "
        "add instructions to every call and interrupt; here the guest kernel is interpreted "
        "by the host's emulator, never executed speculatively, so they protect nothing and "
-       "cost a third of the boot"},
+       "cost about a third of the early boot here"},
       {"cryptomgr.notests", Kind::kTuning,
        "the crypto self-tests at boot take minutes of interpreted kernel code and make "
        "algorithm lookups time out (the kernel's built-in X.509 certificate then fails to "
