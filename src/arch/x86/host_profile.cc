@@ -1,9 +1,27 @@
 #include "arch/x86/host_profile.h"
 
-#include <fstream>
-#include <sstream>
+#include "util/file.h"
 
 namespace vireo::arch::x86 {
+
+namespace {
+
+// The blank-separated words of `text`, in order (no streams: see src/cli/cli11.h).
+std::vector<std::string_view> words_of(std::string_view text) {
+  std::vector<std::string_view> words;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    pos = text.find_first_not_of(" \t\n", pos);
+    if (pos == std::string_view::npos) break;
+    size_t end = text.find_first_of(" \t\n", pos);
+    if (end == std::string_view::npos) end = text.size();
+    words.push_back(text.substr(pos, end - pos));
+    pos = end;
+  }
+  return words;
+}
+
+}  // namespace
 
 HostProfile detect_host_profile(std::string_view text) {
   HostProfile p;
@@ -17,9 +35,7 @@ HostProfile detect_host_profile(std::string_view text) {
     if (line.rfind("flags", 0) != 0) continue;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::istringstream flags{std::string(line.substr(colon + 1))};
-    std::string f;
-    while (flags >> f)
+    for (std::string_view f : words_of(line.substr(colon + 1)))
       if (f == "vmx" || f == "svm") p.hardware_virtualization = true;
     break;  // the first CPU is enough
   }
@@ -27,11 +43,10 @@ HostProfile detect_host_profile(std::string_view text) {
 }
 
 HostProfile detect_host_profile() {
-  std::ifstream f("/proc/cpuinfo");
-  if (!f) return HostProfile{};
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return detect_host_profile(ss.str());
+  auto text = read_file("/proc/cpuinfo", "CPU information");
+  if (!text.ok()) return HostProfile{};
+  return detect_host_profile(
+      std::string_view(reinterpret_cast<const char*>(text->data()), text->size()));
 }
 
 const std::vector<CmdlineSwitch>& emulated_host_switches() {
@@ -72,10 +87,9 @@ std::string add_emulated_host_switches(const std::string& cmdline, bool tuning) 
     name = name.substr(0, name.find('='));
     // Already present as a word (with or without a value)?
     bool present = false;
-    std::istringstream words(cmdline);
-    std::string w;
-    while (words >> w)
-      if (w == name || w.rfind(name + "=", 0) == 0) present = true;
+    for (std::string_view w : words_of(cmdline))
+      if (w == name || (w.size() > name.size() && w.substr(0, name.size() + 1) == name + "="))
+        present = true;
     if (present) continue;
     if (!out.empty()) out += ' ';
     out += s.option;

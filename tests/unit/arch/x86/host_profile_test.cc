@@ -24,6 +24,11 @@ TEST(HostProfile, AddsRequiredSwitchesOnce) {
   // A clearcpuid= of the user's own wins (the kernel reads only one).
   EXPECT_EQ(add_emulated_host_switches("clearcpuid=pku noxsave", kNoTuning), "clearcpuid=pku noxsave");
   EXPECT_EQ(add_emulated_host_switches("", kNoTuning), "noxsave " + simd);
+  // Words are separated by any blanks; a longer word that starts with a switch's name is
+  // another option.
+  EXPECT_EQ(add_emulated_host_switches("a\tnoxsave\nb", kNoTuning), "a\tnoxsave\nb " + simd);
+  EXPECT_EQ(add_emulated_host_switches("noxsaves clearcpuidx=1", kNoTuning),
+            "noxsaves clearcpuidx=1 noxsave " + simd);
   for (const auto& s : emulated_host_switches()) EXPECT_GT(std::string(s.reason).size(), 10u);
 }
 
