@@ -6,14 +6,16 @@ namespace vireo::arch::x86 {
 
 namespace {
 
-// The blank-separated words of `text`, in order (no streams: see src/cli/cli11.h).
+// The words of `text` (separated by white space, as `>>` into a string would split it),
+// in order.
 std::vector<std::string_view> words_of(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\n\v\f\r";
   std::vector<std::string_view> words;
   size_t pos = 0;
   while (pos < text.size()) {
-    pos = text.find_first_not_of(" \t\n", pos);
+    pos = text.find_first_not_of(kSpace, pos);
     if (pos == std::string_view::npos) break;
-    size_t end = text.find_first_of(" \t\n", pos);
+    size_t end = text.find_first_of(kSpace, pos);
     if (end == std::string_view::npos) end = text.size();
     words.push_back(text.substr(pos, end - pos));
     pos = end;
@@ -86,10 +88,10 @@ std::string add_emulated_host_switches(const std::string& cmdline, bool tuning) 
     std::string name = s.option;
     name = name.substr(0, name.find('='));
     // Already present as a word (with or without a value)?
+    const std::string with_value = name + "=";
     bool present = false;
     for (std::string_view w : words_of(cmdline))
-      if (w == name || (w.size() > name.size() && w.substr(0, name.size() + 1) == name + "="))
-        present = true;
+      if (w == name || w.starts_with(with_value)) present = true;
     if (present) continue;
     if (!out.empty()) out += ' ';
     out += s.option;
