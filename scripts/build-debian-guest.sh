@@ -6,9 +6,11 @@
 #
 # The result is cached outside the repository, in
 #   ${VIREO_CACHE:-/var/cache/vireo}/debian/<key>/
-# where <key> is the sha256 of this script, the init script, the kernel package's
-# version and busybox-static's version. A run whose entry exists does no work. It holds:
+# where <key> is the sha256 of this script, the shared library, the init script, the
+# kernel package's version and busybox-static's version. A run whose entry exists does
+# no work. It holds:
 #   vmlinuz         the kernel as Debian ships it (bzImage)
+#   vmlinux         the kernel ELF inside it (for the PVH entry)
 #   config          its configuration
 #   initramfs.cpio  uncompressed cpio (no in-guest decompression)
 #   modules.txt     the modules in load order
@@ -24,12 +26,12 @@ set -euo pipefail
 
 SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 SCRIPT_DIR=$(dirname "$SCRIPT")
+LIB=$SCRIPT_DIR/lib/debian-kernel.sh
 INIT=$SCRIPT_DIR/linux/init
-BUSYBOX=/bin/busybox
 META=linux-image-cloud-amd64
 CACHE_ROOT=${VIREO_CACHE:-/var/cache/vireo}
 DEB_CACHE=$CACHE_ROOT/debian
-# Modules /init loads, by name; their dependencies come from the kernel's modules.dep.
+# Modules /init loads, by name; their dependencies come first by themselves.
 MODULES=(virtio_mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng
 	vmw_vsock_virtio_transport)
 
@@ -39,6 +41,8 @@ fail() {
 	say "error: $*"
 	exit 1
 }
+# shellcheck source=lib/debian-kernel.sh
+. "$LIB"
 
 force=0
 print_dir=0
@@ -54,17 +58,17 @@ for a in "$@"; do
 	esac
 done
 
-[ -x "$BUSYBOX" ] || fail "$BUSYBOX not found (package busybox-static; run scripts/install-deps.sh)"
-command -v cpio >/dev/null || fail "cpio not found (run scripts/install-deps.sh)"
+[ -x /bin/busybox ] || fail "/bin/busybox not found (package busybox-static; run scripts/install-deps.sh)"
+for t in cpio objcopy apt-get dpkg-deb; do
+	command -v "$t" >/dev/null || fail "$t not found (run scripts/install-deps.sh)"
+done
 
-# The versioned image package the meta package points to, e.g. linux-image-6.1.0-56-cloud-amd64.
-PKG=$(apt-cache depends "$META" 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
-[ -n "$PKG" ] || fail "apt-cache knows no $META (run apt-get update)"
-PKG_VERSION=$(apt-cache policy "$PKG" | awk '/Candidate:/ { print $2 }')
+PKG_LINE=$(debian_kernel_package "$META" "$DEB_CACHE") || exit 1
+read -r PKG PKG_VERSION <<<"$PKG_LINE"
 BUSYBOX_VERSION=$(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || echo unknown)
 
 KEY=$({
-	sha256sum "$SCRIPT" "$INIT" | cut -d' ' -f1
+	sha256sum "$SCRIPT" "$LIB" "$INIT" | cut -d' ' -f1
 	echo "$PKG $PKG_VERSION busybox-static $BUSYBOX_VERSION ${MODULES[*]}"
 } | sha256sum | cut -d' ' -f1)
 OUT=$DEB_CACHE/$KEY
@@ -82,68 +86,34 @@ fi
 
 start=$(date +%s)
 mkdir -p "$DEB_CACHE"
+exec 9>"$DEB_CACHE/.lock"
+flock 9
+if [ "$force" = 0 ] && [ -f "$OUT/initramfs.cpio" ]; then
+	echo "$OUT" # built by the run we waited for
+	exit 0
+fi
 WORK=$(mktemp -d "$DEB_CACHE/.work.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 say "downloading $PKG $PKG_VERSION"
-# apt-get download writes into the current directory; _apt cannot write to a private
-# temporary directory, so let it download as root without a sandbox warning.
-(cd "$WORK" && apt-get -q -o APT::Sandbox::User=root download "$PKG=$PKG_VERSION" >&2) ||
-	fail "apt-get download $PKG failed"
-dpkg-deb -x "$WORK"/"$PKG"_*.deb "$WORK/pkg" || fail "cannot unpack $PKG"
-KVER=${PKG#linux-image-}
+KVER=$(debian_kernel_fetch "$PKG" "$PKG_VERSION" "$WORK")
 MODDIR=$WORK/pkg/lib/modules/$KVER
-[ -f "$WORK/pkg/boot/vmlinuz-$KVER" ] || fail "$PKG has no /boot/vmlinuz-$KVER"
-
-# modules.dep is not shipped (depmod runs at install time): compute what we need from
-# each module's own .modinfo "depends=" field, dependencies first.
-declare -A PATH_OF=() DONE=()
-while IFS= read -r f; do
-	n=${f##*/}
-	n=${n%.ko}
-	PATH_OF[${n//-/_}]=${f#"$MODDIR"/}
-done < <(find "$MODDIR" -name '*.ko')
-ORDER=()
-add_module() {
-	local n=${1//-/_} dep
-	[ -n "${DONE[$n]:-}" ] && return 0
-	DONE[$n]=1
-	[ -n "${PATH_OF[$n]:-}" ] || fail "module $1 is not in $PKG"
-	local deps
-	deps=$(/sbin/modinfo -F depends "$MODDIR/${PATH_OF[$n]}" 2>/dev/null ||
-		strings "$MODDIR/${PATH_OF[$n]}" | sed -n 's/^depends=//p' | head -n 1)
-	for dep in ${deps//,/ }; do add_module "$dep"; done
-	ORDER+=("${PATH_OF[$n]}")
-}
-for m in "${MODULES[@]}"; do add_module "$m"; done
+ORDER_LINES=$(debian_module_order "$MODDIR" "${MODULES[@]}") || fail "cannot resolve the modules"
+mapfile -t ORDER <<<"$ORDER_LINES"
 say "modules (${#ORDER[@]}): ${ORDER[*]##*/}"
-
-ROOT=$WORK/root
-mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,lib/modules,proc,sys,dev,tmp,run,root,etc}
-cp "$BUSYBOX" "$ROOT/bin/busybox"
-for applet in $("$ROOT/bin/busybox" --list-full); do
-	[ -e "$ROOT/$applet" ] || ln -s /bin/busybox "$ROOT/$applet"
-done
-install -m 0755 "$INIT" "$ROOT/init"
-for ko in "${ORDER[@]}"; do
-	mkdir -p "$ROOT/lib/modules/$(dirname "$ko")"
-	cp "$MODDIR/$ko" "$ROOT/lib/modules/$ko"
-done
-printf '%s\n' "${ORDER[@]}" >"$ROOT/lib/modules/load-order"
-mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null || true
 
 STAGE=$WORK/stage
 mkdir -p "$STAGE"
-(cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
-	>"$STAGE/initramfs.cpio" || fail "cpio failed"
+debian_initramfs "$WORK/root" "$INIT" "$MODDIR" "$ORDER_LINES" "$STAGE/initramfs.cpio"
 cp "$WORK/pkg/boot/vmlinuz-$KVER" "$STAGE/vmlinuz"
+debian_kernel_vmlinux "$STAGE/vmlinuz" "$STAGE/vmlinux"
 cp "$WORK/pkg/boot/config-$KVER" "$STAGE/config"
 printf '%s\n' "${ORDER[@]}" >"$STAGE/modules.txt"
 {
 	echo "package: $PKG $PKG_VERSION"
 	echo "busybox-static: $BUSYBOX_VERSION"
 	echo "built: $(date -u +%FT%TZ)"
-	for f in vmlinuz initramfs.cpio; do echo "$f: $(stat -c %s "$STAGE/$f") bytes"; done
+	for f in vmlinuz vmlinux initramfs.cpio; do echo "$f: $(stat -c %s "$STAGE/$f") bytes"; done
 } >"$STAGE/build-info.txt"
 
 rm -rf "$OUT"

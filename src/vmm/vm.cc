@@ -19,6 +19,7 @@
 #include "arch/x86/memory_map.h"
 #include "arch/x86/mptable.h"
 #include "arch/x86/pvh.h"
+#include "arch/x86/reset_vector.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/i8042.h"
@@ -132,6 +133,7 @@ Result<void> Vm::load_boot_image() {
     VIREO_TRY(mem_.write(layout::kEbdaStart, mptable));
   }
 
+  VIREO_TRY(x86::write_reset_vector(mem_));
   if (kernel_.protocol == x86::BootProtocol::kPvh) {
     VIREO_TRY(x86::write_pvh_start_info(mem_, info));
     VIREO_TRY(x86::write_boot_tables(mem_, x86::EntryMode::kProtected32));

@@ -21,7 +21,8 @@ inline constexpr uint64_t kCmdlineMax = 0x10000;     // including the NUL
 inline constexpr uint64_t kEbdaStart = 0x9fc00;      // MP table lives here (reserved)
 inline constexpr uint64_t kLowRamEnd = 0xa0000;      // end of conventional memory
 inline constexpr uint64_t kAcpiStart = 0xe0000;      // RSDP + tables (reserved in e820)
-inline constexpr uint64_t kAcpiSize = 0x20000;       // up to 1 MiB
+inline constexpr uint64_t kAcpiSize = 0x1f000;       // up to the reset-vector page
+inline constexpr uint64_t kBiosResetEntry = 0xffff0; // F000:FFF0, where a BIOS would be
 inline constexpr uint64_t kHighMemStart = 0x100000;  // 1 MiB: kernels and test guests
 
 // --- The 32-bit MMIO hole ------------------------------------------------------------
