@@ -21,10 +21,10 @@ if ! { [ -r /dev/kvm ] && [ -w /dev/kvm ]; } || [ "${VIREO_SANDBOX:-auto}" = alw
 	where="the KVM sandbox (QEMU TCG with nested SVM: ratios only)"
 fi
 echo "== kernel payloads unpacked in-process (this machine)"
-build/bin/vireo_unpack_bench --benchmark_filter=Unpack --benchmark_out=build/bench/unpack.json
+build/bin/vireo_unpack_bench --benchmark_filter=^BM_Unpack --benchmark_out=build/bench/unpack.json
 echo "== boot latency, memory, Linux to power-off: vireo and QEMU on $where"
 "${in_kvm[@]}" build/bin/vireo_boot_bench --benchmark_out=build/bench/boot.json
-"${in_kvm[@]}" build/bin/vireo_unpack_bench --benchmark_filter=Banner \
+"${in_kvm[@]}" build/bin/vireo_unpack_bench --benchmark_filter=^BM_Banner \
 	--benchmark_out=build/bench/banner.json
 if [ "${1:-}" = --soak ]; then
 	echo "== KVM sandbox soak test"

@@ -29,6 +29,8 @@
 #        no /dev/kvm inside, the sandbox stuck (no heartbeat for --stall seconds) or it
 #        died before COMMAND ended; one line "kvm-sandbox: ..." says which, with the
 #        console log's last lines and where the whole log was kept.
+# A sandbox whose heartbeat stops for 10 s gets a kick (an interrupt) every 10 s: QEMU
+# 7.2's TCG can lose one; when that revived it, one "kvm-sandbox: note:" line says so.
 #
 # The sandbox has one CPU: with two, multi-threaded TCG hung after a few VM creations
 # and single-threaded TCG let 2-vCPU guests stall (docs/kvm-sandbox.md). Guests with more
@@ -144,7 +146,8 @@ fi
 # ------------------------------------------------------------------ run it
 : >"$run/console.log"
 : >"$run/heartbeat"
-mkfifo "$run/monitor.in" "$run/monitor.out" || die "cannot create the monitor FIFOs in $run"
+mkfifo "$run/monitor.in" "$run/monitor.out" "$run/kick.in" "$run/kick.out" ||
+	die "cannot create the FIFOs in $run"
 : >"$run/stdout"
 : >"$run/stderr"
 qemu=("$QEMU" -accel tcg -cpu max -smp 1 -m "$mem" -nodefaults -no-user-config
@@ -161,6 +164,7 @@ fi
 qemu+=(-device virtconsole,bus=vser.0,chardev=out
 	-chardev "file,id=err,path=$run/stderr" -device virtconsole,bus=vser.0,chardev=err
 	-chardev "file,id=hb,path=$run/heartbeat" -device virtconsole,bus=vser.0,chardev=hb
+	-chardev "pipe,id=kick,path=$run/kick" -device virtconsole,bus=vser.0,chardev=kick
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$run,mount_tag=ctl,security_model=none,multidevs=remap"
 	"${virtfs[@]}")
@@ -180,6 +184,14 @@ else
 fi
 
 # Watch it: the heartbeat must keep growing, the time limit hold.
+# QEMU 7.2's TCG can lose the sandbox kernel's timer interrupt while its CPU runs a
+# nested guest that spins waiting for its other vCPU: the sandbox never gets its CPU back
+# to run that vCPU (docs/kvm-sandbox.md). Any new interrupt for the sandbox brings the
+# lost one back: after kick_s quiet seconds, and every kick_s after that, a byte goes to
+# a console port that the sandbox's /init reads.
+kick_s=10
+recoveries=0
+last_kick=0
 verdict=""
 last_size=0
 last_progress=$SECONDS
@@ -187,8 +199,18 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 	sleep 0.2
 	size=$(stat -c %s "$run/heartbeat" 2>/dev/null || echo 0)
 	if [ "$size" != "$last_size" ]; then
+		if [ "$last_kick" -gt "$last_progress" ]; then
+			recoveries=$((recoveries + 1))
+			echo "$(date +%T) heartbeat again after $((SECONDS - last_progress)) s" >>"$run/kick-log"
+		fi
 		last_size=$size
 		last_progress=$SECONDS
+	fi
+	if [ "$size" != 0 ] && [ $((SECONDS - last_progress)) -ge "$kick_s" ] &&
+		[ $((SECONDS - last_kick)) -ge "$kick_s" ]; then
+		timeout 2 sh -c 'echo k >"$1"' kick "$run/kick.in" 2>/dev/null
+		echo "$(date +%T) quiet for $((SECONDS - last_progress)) s: kick" >>"$run/kick-log"
+		last_kick=$SECONDS
 	fi
 	if [ "$timeout_s" -gt 0 ] && [ $((SECONDS - start)) -ge "$timeout_s" ]; then
 		verdict=timeout
@@ -201,8 +223,19 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 done
 if [ -n "$verdict" ]; then
 	# What the emulated CPU was doing, from QEMU's monitor, for the report.
-	printf '%s\n' "info status" "info registers" "x/8i \$pc" "info pic" "info irq" >"$run/monitor.in" &
-	timeout 5 cat "$run/monitor.out" >"$run/monitor.log" 2>/dev/null
+	# Three looks at the CPU a second apart tell a loop from a stop; QEMU's threads say
+	# whether QEMU itself is busy or blocked.
+	{
+		for i in 1 2 3; do
+			printf '%s\n' "info registers" "x/4i \$pc" "info lapic"
+			sleep 1
+		done
+		printf '%s\n' "info status" "info pic" "info irq"
+	} >"$run/monitor.in" &
+	for t in /proc/"$qemu_pid"/task/*; do
+		echo "thread $(cat "$t/comm" 2>/dev/null): $(cut -d' ' -f3,14,15 "$t/stat" 2>/dev/null) (state utime stime), wchan $(cat "$t/wchan" 2>/dev/null)"
+	done >"$run/qemu-threads.log"
+	timeout 6 cat "$run/monitor.out" | tr -d '\033' >"$run/monitor.log" 2>/dev/null
 	kill -KILL "$qemu_pid" 2>/dev/null
 fi
 wait "$qemu_pid" 2>/dev/null
@@ -216,11 +249,21 @@ tail_pids=()
 report() {
 	keep_run=1
 	echo "$me: $1" >&2
+	# A kernel's verdict (panic, BUG, Oops) comes before a trace that is often longer
+	# than the tail shown, so it is shown on its own first.
+	if grep -aqE 'Kernel panic|BUG:|Oops:' "$run/console.log"; then
+		echo "---- what the sandbox's kernel reported ----" >&2
+		grep -aE 'Kernel panic|BUG:|Oops:' "$run/console.log" | head -n 5 >&2
+	fi
 	echo "---- last lines of the sandbox console ($run/console.log) ----" >&2
 	tail -n 30 "$run/console.log" >&2
 	if [ -s "$run/monitor.log" ]; then
 		echo "---- the sandbox's CPU, from QEMU's monitor ($run/monitor.log) ----" >&2
 		grep -aE '^(RIP|RAX|RSP|CS |CR0|EFER|VM status)|^0x' "$run/monitor.log" | head -n 20 >&2
+	fi
+	if [ -s "$run/kick-log" ]; then
+		echo "---- kicks while it was quiet ($run/kick-log) ----" >&2
+		tail -n 5 "$run/kick-log" >&2
 	fi
 	if [ -s "$run/qemu.log" ] && [ "$interactive" = 0 ]; then
 		echo "---- QEMU ($run/qemu.log) ----" >&2
@@ -237,6 +280,9 @@ if [ -s "$run/error" ]; then
 fi
 if [ ! -s "$run/status" ]; then
 	report "the sandbox ended (QEMU exit status $qemu_status) before COMMAND finished" "$SANDBOX_FAILED"
+fi
+if [ "$recoveries" -gt 0 ] && [ -s "$run/kicks-received" ]; then
+	echo "$me: note: the sandbox went quiet $recoveries time(s) and went on after a kick (QEMU TCG lost an interrupt; docs/kvm-sandbox.md)" >&2
 fi
 exit "$(cat "$run/status")"
 }
