@@ -29,6 +29,23 @@ class Bus {
   // collides with), on overlap, an empty or wrapping range, or a null device.
   Result<void> insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t len);
 
+  // Unregisters the range that starts at `base` and returns its device (hot-unplug).
+  // An access already dispatched finishes on the device it found.
+  Result<std::shared_ptr<BusDevice>> remove(uint64_t base);
+
+  // Moves the range that starts at `old_base` to `new_base`, keeping its length (a guest
+  // reprogramming a PCI BAR). Fails, leaving the bus as it was, if the new range would
+  // overlap another or wrap around.
+  Result<void> move(uint64_t old_base, uint64_t new_base);
+
+  struct Range {
+    uint64_t base;
+    uint64_t len;
+    std::shared_ptr<BusDevice> device;
+  };
+  // The registered ranges, by base.
+  std::vector<Range> ranges() const;
+
   // Forward the access to the device covering `addr`, with offset = addr - base. Return
   // false when nothing is mapped there and leave `data` untouched: the caller handles the
   // unmapped access (ignore writes; reads float high on the ISA bus, see
@@ -43,13 +60,12 @@ class Bus {
   size_t size() const;  // number of registered ranges
 
  private:
-  struct Entry {
-    uint64_t base;
-    uint64_t len;
-    std::shared_ptr<BusDevice> device;
-  };
+  using Entry = Range;
   // The device covering addr (nullptr if none) and its base. Takes the shared lock.
   std::shared_ptr<BusDevice> find(uint64_t addr, uint64_t& base) const;
+  // Where [base, base+len) would go in entries_, or an error naming the range it
+  // overlaps. Called with the lock held.
+  Result<std::vector<Entry>::iterator> slot_for(uint64_t base, uint64_t len);
 
   mutable std::shared_mutex mu_;
   std::vector<Entry> entries_;  // sorted by base, non-overlapping

@@ -10,11 +10,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <chrono>
-#include <deque>
 
 #include "util/file.h"
 #include "util/symbol_map.h"
 #include "vmm/console_escape.h"
+#include "vmm/serial_console.h"
 #include "vmm/terminal.h"
 #include "vmm/vm.h"
 
@@ -22,60 +22,29 @@ namespace vireo::vmm {
 
 namespace {
 
-enum Token : uint64_t { kTokStdin = 1, kTokSignal = 2, kTokStop = 3 };
+enum Token : uint64_t { kTokStdin = 1, kTokSignal, kTokStop, kTokConsoleWake, kTokStdout };
 
-// Writes all bytes to fd, waiting when it is non-blocking and full.
-void write_all(int fd, std::span<const uint8_t> data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n > 0) {
-      done += static_cast<size_t>(n);
-    } else if (n < 0 && (errno == EINTR)) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      ::usleep(1000);
-    } else {
-      return;  // output closed: drop console output, keep the VM running
-    }
-  }
-}
+// How long a VM's last console output may wait for a slow reader after the VM stopped.
+constexpr std::chrono::milliseconds kFinalFlush{2000};
 
 void print_error(const std::string& line) { fmt::print(stderr, "vireo: {}\n", line); }
 
-class ConsoleSession {
- public:
-  // Feeds pending keyboard bytes into the VM's UART as room allows.
-  void flush_to(devices::Serial& serial) {
-    while (!pending_.empty()) {
-      size_t room = serial.input_room();
-      if (room == 0) return;
-      size_t n = std::min(room, pending_.size());
-      std::vector<uint8_t> chunk(pending_.begin(), pending_.begin() + static_cast<long>(n));
-      serial.enqueue_input(chunk);
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
-    }
-  }
-  bool has_pending() const { return !pending_.empty(); }
-  void add(const std::vector<uint8_t>& bytes) { pending_.insert(pending_.end(), bytes.begin(), bytes.end()); }
-  ConsoleEscape& escape() { return escape_; }
-
- private:
-  std::deque<uint8_t> pending_;
-  ConsoleEscape escape_;
-};
-
 // Runs one VM instance; returns its stop event.
-Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& stdin_open,
-                           ConsoleSession& console) {
+Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
+                           SerialConsole& console, const EventFd& wake) {
   std::optional<SymbolMap> symbols;
   if (cfg.profile_symbols) {
     VIREO_ASSIGN_OR_RETURN(auto m, SymbolMap::load(*cfg.profile_symbols));
     symbols = std::move(m);
   }
-  auto vm_r = Vm::create(cfg, [](std::span<const uint8_t> out) { write_all(STDOUT_FILENO, out); });
+  auto vm_r = Vm::create(cfg, [&wake] { wake.signal(); });
   if (!vm_r.ok()) return vm_r.error();
   auto vm = std::move(*vm_r);
+  console.attach(&vm->serial());
+  struct Detach {  // before the VM goes, on every path
+    SerialConsole& console;
+    ~Detach() { console.attach(nullptr); }
+  } detach{console};
   VIREO_TRY(epoll.add(vm->stop_fd(), EPOLLIN, kTokStop));
   static bool host_reported = false;
   // Said once, for Linux guests (which get extra switches); test guests stay silent.
@@ -96,13 +65,11 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
   epoll_event events[8];
   bool stopping = false;
   while (!stopping) {
-    int timeout = console.has_pending() ? 10 : -1;
-    auto n = epoll.wait(events, 8, timeout);
+    auto n = epoll.wait(events, 8, -1);
     if (!n.ok()) {
       vm->request_stop({StopReason::kError, 0, n.error().message()});
       break;
     }
-    if (console.has_pending()) console.flush_to(vm->serial());
     for (int i = 0; i < *n; ++i) {
       switch (events[i].data.u64) {
         case kTokStop:
@@ -114,20 +81,15 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
             vm->request_stop({StopReason::kSignal, si.ssi_signo});
           break;
         }
+        case kTokConsoleWake:
+          wake.drain();
+          console.on_wake();
+          break;
+        case kTokStdout:
+          console.on_output_ready();
+          break;
         case kTokStdin: {
-          if (console.has_pending()) break;  // back-pressure: the UART is full
-          uint8_t buf[256];
-          ssize_t r = ::read(STDIN_FILENO, buf, sizeof(buf));
-          if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-            (void)epoll.remove(STDIN_FILENO);  // EOF: the VM keeps running without input
-            stdin_open = false;
-            break;
-          }
-          if (r < 0) break;
-          std::vector<uint8_t> to_guest;
-          auto action = console.escape().feed(std::span<const uint8_t>(buf, static_cast<size_t>(r)), to_guest);
-          console.add(to_guest);
-          console.flush_to(vm->serial());
+          auto action = console.on_input();
           if (action == ConsoleEscape::Action::kQuit)
             vm->request_stop({StopReason::kConsoleQuit});
           else if (action == ConsoleEscape::Action::kHelp)
@@ -139,6 +101,7 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
   }
   (void)epoll.remove(vm->stop_fd());
   StopEvent ev = vm->stop_and_join();
+  console.final_flush(kFinalFlush);
   if (cfg.profile_path && vm->profiler()) {
     // The terminal gets the top 60 lines; a file gets every row (for offline symbolizing).
     const bool to_terminal = *cfg.profile_path == "-";
@@ -161,6 +124,9 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd, bool& s
 }  // namespace
 
 int run_with_console(const VmConfig& cfg) {
+  // A closed console pipe is an EPIPE to handle, not a signal that kills the VMM (and
+  // leaves the terminal raw).
+  ::signal(SIGPIPE, SIG_IGN);
   auto sigfd = block_signals_to_fd({SIGINT, SIGTERM, SIGHUP, SIGQUIT});
   if (!sigfd.ok()) {
     print_error(sigfd.error().message());
@@ -171,20 +137,21 @@ int run_with_console(const VmConfig& cfg) {
     print_error(epoll.error().message());
     return exit_code::kVmmError;
   }
-  bool stdin_open = true;
-  int flags = ::fcntl(STDIN_FILENO, F_GETFL);
-  if (flags < 0 || !epoll->add(STDIN_FILENO, EPOLLIN, kTokStdin).ok()) {
-    stdin_open = false;  // no stdin, or not pollable (a regular file): no console input
-  } else {
-    ::fcntl(STDIN_FILENO, F_SETFL, flags | O_NONBLOCK);
+  auto wake = EventFd::create();
+  if (!wake.ok()) {
+    print_error(wake.error().message());
+    return exit_code::kVmmError;
   }
   (void)epoll->add(sigfd->get(), EPOLLIN, kTokSignal);
+  (void)epoll->add(wake->fd(), EPOLLIN, kTokConsoleWake);
+  SerialConsole console(*epoll, ConsoleStream(STDIN_FILENO, ConsoleStream::Direction::kIn),
+                        ConsoleStream(STDOUT_FILENO, ConsoleStream::Direction::kOut), kTokStdin,
+                        kTokStdout);
 
   RawTerminal raw(STDIN_FILENO);
-  ConsoleSession console;
   int status = 0;
   for (;;) {
-    auto stop = run_once(cfg, *epoll, sigfd->get(), stdin_open, console);
+    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake);
     if (!stop.ok()) {
       raw.restore();
       print_error(stop.error().message());
@@ -204,7 +171,6 @@ int run_with_console(const VmConfig& cfg) {
       fmt::print(stderr, "vireo: {}\n", stop->describe());
     break;
   }
-  if (stdin_open && flags >= 0) ::fcntl(STDIN_FILENO, F_SETFL, flags);
   return status;
 }
 

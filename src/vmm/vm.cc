@@ -39,7 +39,8 @@ constexpr uint64_t kIdentityMapAddr = 0xfeffc000;
 constexpr uint64_t kTssAddr = 0xfeffd000;
 }  // namespace
 
-Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg, OutputFn console_out) {
+Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg,
+                                       devices::Serial::WakeFn console_wake) {
   std::unique_ptr<Vm> vm(new Vm());  // private constructor: make_unique cannot reach it
   vm->cfg_ = cfg;
   VIREO_TRY(validate_memory_for_host(cfg.memory));
@@ -51,7 +52,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg, OutputFn console_out
   vm->host_ = x86::detect_host_profile();
   VIREO_TRY(vm->setup_vm());
   VIREO_TRY(vm->load_boot_image());
-  VIREO_TRY(vm->setup_devices(std::move(console_out)));
+  VIREO_TRY(vm->setup_devices(std::move(console_wake)));
   VIREO_TRY(vm->setup_vcpus());
   VIREO_TRY(vm->memory_slots_.get());
   if (vm->msr_filter_.valid()) VIREO_TRY(vm->msr_filter_.get());
@@ -174,9 +175,9 @@ bool Vm::looks_like_linux(std::span<const uint8_t> image) {
   return std::search(image.begin(), image.end(), kBanner.begin(), kBanner.end()) != image.end();
 }
 
-Result<void> Vm::setup_devices(OutputFn console_out) {
+Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
   auto com1_irq = std::make_shared<IrqLine>(vm_, layout::kIrqCom1);
-  serial_ = std::make_shared<devices::Serial>(com1_irq, std::move(console_out));
+  serial_ = std::make_shared<devices::Serial>(com1_irq, std::move(console_wake));
   VIREO_TRY(pio_bus_.insert(serial_, layout::kPortCom1, 8));
 
   auto rtc = std::make_shared<devices::Rtc>();

@@ -23,10 +23,10 @@ namespace vireo::vmm {
 
 class Vm {
  public:
-  using OutputFn = std::function<void(std::span<const uint8_t>)>;
-
-  // Builds the whole machine (nothing runs yet). `console_out` receives serial output.
-  static Result<std::unique_ptr<Vm>> create(const VmConfig& cfg, OutputFn console_out);
+  // Builds the whole machine (nothing runs yet). `console_wake` is the UART's wake (see
+  // devices::Serial): the console then takes its output and feeds it input.
+  static Result<std::unique_ptr<Vm>> create(const VmConfig& cfg,
+                                            devices::Serial::WakeFn console_wake);
   ~Vm();
 
   // Starts all vCPU threads.
@@ -54,7 +54,7 @@ class Vm {
   Result<void> load_boot_image();
   Result<arch::x86::LoadedKernel> load_kernel_image(std::span<const uint8_t> image);
   static bool looks_like_linux(std::span<const uint8_t> image);
-  Result<void> setup_devices(OutputFn console_out);
+  Result<void> setup_devices(devices::Serial::WakeFn console_wake);
   Result<void> setup_vcpus();
 
   VmConfig cfg_;

@@ -1,6 +1,10 @@
 #include "devices/legacy/acpi_pm.h"
 
+#include <fmt/format.h>
+
 #include <utility>
+
+#include "util/state_codec.h"
 
 namespace vireo::devices {
 
@@ -41,6 +45,23 @@ void AcpiPm::write_register(uint64_t offset, uint8_t value) {
     default:
       return;
   }
+}
+
+DeviceState AcpiPm::save() const {
+  StateWriter w;
+  w.boolean(wake_status_.load());
+  return {kStateVersion, w.take()};
+}
+
+Result<void> AcpiPm::restore(const DeviceState& state) {
+  if (state.version != kStateVersion)
+    return Error(fmt::format("acpi-pm state version {} is not supported (this vireo reads {})",
+                             state.version, kStateVersion));
+  StateReader r(state.bytes, "acpi-pm state");
+  VIREO_ASSIGN_OR_RETURN(bool wake, r.boolean());
+  VIREO_TRY(r.finish());
+  wake_status_.store(wake);
+  return {};
 }
 
 }  // namespace vireo::devices

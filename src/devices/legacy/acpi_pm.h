@@ -34,8 +34,14 @@ class AcpiPm : public BusDevice {
   // ignore writes. Sleep control and reset read as 0. Sleep status reads WAK_STS: set
   // when the guest asks for a sleep state other than S5 (vireo does not sleep, so the
   // guest "wakes" at once instead of waiting forever), cleared by writing it as 1.
+  std::string_view name() const override { return "acpi-pm"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  // State: WAK_STS only (one boolean byte).
+  void reset() override { wake_status_.store(false); }
+  DeviceState save() const override;
+  Result<void> restore(const DeviceState& state) override;
+  static constexpr uint32_t kStateVersion = 1;
 
  private:
   uint8_t read_register(uint64_t offset) const;

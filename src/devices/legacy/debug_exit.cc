@@ -1,5 +1,7 @@
 #include "devices/legacy/debug_exit.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace vireo::devices {
@@ -13,6 +15,13 @@ void DebugExit::write(uint64_t, std::span<const uint8_t> data) {
   uint32_t v = 0;
   for (size_t i = 0; i < data.size() && i < sizeof(v); ++i) v |= uint32_t{data[i]} << (8 * i);
   if (on_exit_) on_exit_(v);
+}
+
+Result<void> DebugExit::restore(const DeviceState& state) {
+  if (state.version != kStateVersion || !state.bytes.empty())
+    return Error(fmt::format("debug-exit state (version {}, {} bytes) is not this vireo's "
+                             "(version {}, empty)", state.version, state.bytes.size(), kStateVersion));
+  return {};
 }
 
 }  // namespace vireo::devices

@@ -25,8 +25,14 @@ class DebugExit : public BusDevice {
   // `on_exit` (may be empty) receives the written value v, not the exit status.
   explicit DebugExit(std::function<void(uint32_t)> on_exit);
 
+  std::string_view name() const override { return "debug-exit"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  // No state: it saves as nothing and restores only nothing.
+  void reset() override {}
+  DeviceState save() const override { return {kStateVersion, {}}; }
+  Result<void> restore(const DeviceState& state) override;
+  static constexpr uint32_t kStateVersion = 1;
 
  private:
   const std::function<void(uint32_t)> on_exit_;

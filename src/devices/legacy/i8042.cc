@@ -1,5 +1,9 @@
 #include "devices/legacy/i8042.h"
 
+#include <fmt/format.h>
+
+#include "util/state_codec.h"
+
 namespace vireo::devices {
 
 namespace {
@@ -10,6 +14,49 @@ constexpr uint8_t kCmdPulseFirst = 0xf0;
 }  // namespace
 
 I8042::I8042(std::function<void()> on_reset) : on_reset_(std::move(on_reset)) {}
+
+void I8042::reset() {
+  std::lock_guard lock(mu_);
+  s_ = I8042State{};
+}
+
+I8042State I8042::state() const {
+  std::lock_guard lock(mu_);
+  return s_;
+}
+
+DeviceState I8042::save() const {
+  const I8042State s = state();
+  StateWriter w;
+  w.u8(s.command_byte);
+  w.u8(s.output_port);
+  w.boolean(s.output.has_value());
+  w.u8(s.output.value_or(0));
+  w.u8(s.last_output);
+  w.u8(s.pending);
+  w.boolean(s.last_write_command);
+  return {kStateVersion, w.take()};
+}
+
+Result<void> I8042::restore(const DeviceState& state) {
+  if (state.version != kStateVersion)
+    return Error(fmt::format("i8042 state version {} is not supported (this vireo reads {})",
+                             state.version, kStateVersion));
+  StateReader r(state.bytes, "i8042 state");
+  I8042State s;
+  VIREO_ASSIGN_OR_RETURN(s.command_byte, r.u8());
+  VIREO_ASSIGN_OR_RETURN(s.output_port, r.u8());
+  VIREO_ASSIGN_OR_RETURN(bool has_output, r.boolean());
+  VIREO_ASSIGN_OR_RETURN(uint8_t output, r.u8());
+  if (has_output) s.output = output;
+  VIREO_ASSIGN_OR_RETURN(s.last_output, r.u8());
+  VIREO_ASSIGN_OR_RETURN(s.pending, r.u8());
+  VIREO_ASSIGN_OR_RETURN(s.last_write_command, r.boolean());
+  VIREO_TRY(r.finish());
+  std::lock_guard lock(mu_);
+  s_ = s;
+  return {};
+}
 
 void I8042::read(uint64_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mu_);
@@ -38,42 +85,42 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
 
 uint8_t I8042::status() const {
   uint8_t v = kStatusNotLocked;
-  if (output_) v |= kStatusOutputFull;
-  if (command_byte_ & kCommandByteSystem) v |= kStatusSystem;
-  if (last_write_command_) v |= kStatusCommand;
+  if (s_.output) v |= kStatusOutputFull;
+  if (s_.command_byte & kCommandByteSystem) v |= kStatusSystem;
+  if (s_.last_write_command) v |= kStatusCommand;
   return v;
 }
 
 uint8_t I8042::read_data() {
-  if (output_) {
-    last_output_ = *output_;
-    output_.reset();
+  if (s_.output) {
+    s_.last_output = *s_.output;
+    s_.output.reset();
   }
-  return last_output_;
+  return s_.last_output;
 }
 
 bool I8042::command(uint8_t cmd) {
-  last_write_command_ = true;
-  pending_ = 0;  // a new command abandons one still waiting for its data byte
+  s_.last_write_command = true;
+  s_.pending = 0;  // a new command abandons one still waiting for its data byte
   switch (cmd) {
-    case kCmdReadCommandByte: output_ = command_byte_; break;
+    case kCmdReadCommandByte: s_.output = s_.command_byte; break;
     case kCmdWriteCommandByte:
     case kCmdWriteOutputPort:
     case kCmdWriteKbdOutput:
     case kCmdWriteAuxOutput:
     case kCmdWriteAux:
-      pending_ = cmd;
+      s_.pending = cmd;
       break;
-    case kCmdDisableAux: command_byte_ |= kCommandByteAuxDisabled; break;
-    case kCmdEnableAux: command_byte_ &= ~kCommandByteAuxDisabled; break;
-    case kCmdAuxInterfaceTest: output_ = kAuxInterfaceTestResult; break;
-    case kCmdSelfTest: output_ = kSelfTestOk; break;
-    case kCmdKbdInterfaceTest: output_ = kInterfaceTestOk; break;
-    case kCmdDisableKbd: command_byte_ |= kCommandByteKbdDisabled; break;
-    case kCmdEnableKbd: command_byte_ &= ~kCommandByteKbdDisabled; break;
-    case kCmdReadOutputPort: output_ = output_port_; break;
-    case kCmdDisableA20: output_port_ &= ~kOutputPortA20; break;
-    case kCmdEnableA20: output_port_ |= kOutputPortA20; break;
+    case kCmdDisableAux: s_.command_byte |= kCommandByteAuxDisabled; break;
+    case kCmdEnableAux: s_.command_byte &= ~kCommandByteAuxDisabled; break;
+    case kCmdAuxInterfaceTest: s_.output = kAuxInterfaceTestResult; break;
+    case kCmdSelfTest: s_.output = kSelfTestOk; break;
+    case kCmdKbdInterfaceTest: s_.output = kInterfaceTestOk; break;
+    case kCmdDisableKbd: s_.command_byte |= kCommandByteKbdDisabled; break;
+    case kCmdEnableKbd: s_.command_byte &= ~kCommandByteKbdDisabled; break;
+    case kCmdReadOutputPort: s_.output = s_.output_port; break;
+    case kCmdDisableA20: s_.output_port &= ~kOutputPortA20; break;
+    case kCmdEnableA20: s_.output_port |= kOutputPortA20; break;
     default:
       // 0xf0-0xff pulse the output-port bits that are 0 in the command's low nibble.
       if (cmd >= kCmdPulseFirst && !(cmd & kOutputPortReset)) return true;
@@ -83,17 +130,17 @@ bool I8042::command(uint8_t cmd) {
 }
 
 bool I8042::data_write(uint8_t v) {
-  last_write_command_ = false;
-  const uint8_t cmd = pending_;
-  pending_ = 0;
+  s_.last_write_command = false;
+  const uint8_t cmd = s_.pending;
+  s_.pending = 0;
   switch (cmd) {
-    case kCmdWriteCommandByte: command_byte_ = v; return false;
+    case kCmdWriteCommandByte: s_.command_byte = v; return false;
     case kCmdWriteOutputPort:
-      output_port_ = v;
+      s_.output_port = v;
       return !(v & kOutputPortReset);  // the reset line is active low
     case kCmdWriteKbdOutput:
     case kCmdWriteAuxOutput:  // no aux port: comes back as keyboard data (see the header)
-      output_ = v;
+      s_.output = v;
       return false;
     default:
       return false;  // to the aux device or the keyboard: nothing is attached

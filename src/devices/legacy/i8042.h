@@ -48,6 +48,16 @@
 
 namespace vireo::devices {
 
+struct I8042State {
+  uint8_t command_byte = 0x45;
+  uint8_t output_port = 0x03;    // reset line inactive (high), A20 enabled
+  std::optional<uint8_t> output;
+  uint8_t last_output = 0;       // the data port reads the last byte again when empty
+  uint8_t pending = 0;           // command waiting for its data byte, 0 if none
+  bool last_write_command = false;
+  bool operator==(const I8042State&) const = default;
+};
+
 class I8042 : public BusDevice {
  public:
   static constexpr uint64_t kPortSpan = 5;  // 0x60..0x64
@@ -73,8 +83,14 @@ class I8042 : public BusDevice {
   // `on_reset` (may be empty) is called when the guest pulses or drives the reset line.
   explicit I8042(std::function<void()> on_reset);
 
+  std::string_view name() const override { return "i8042"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  void reset() override;
+  DeviceState save() const override;
+  Result<void> restore(const DeviceState& state) override;
+  I8042State state() const;
+  static constexpr uint32_t kStateVersion = 1;
 
  private:
   uint8_t status() const;
@@ -82,14 +98,9 @@ class I8042 : public BusDevice {
   bool command(uint8_t cmd);     // returns true when it resets
   bool data_write(uint8_t v);    // returns true when it resets
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::function<void()> on_reset_;
-  uint8_t command_byte_ = 0x45;
-  uint8_t output_port_ = 0x03;   // reset line inactive (high), A20 enabled
-  std::optional<uint8_t> output_;
-  uint8_t last_output_ = 0;      // the data port reads the last byte again when empty
-  uint8_t pending_ = 0;          // command waiting for its data byte, 0 if none
-  bool last_write_command_ = false;
+  I8042State s_;
 };
 
 }  // namespace vireo::devices

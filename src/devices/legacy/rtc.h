@@ -42,6 +42,16 @@
 
 namespace vireo::devices {
 
+// The clock's state: CMOS RAM and registers, and the guest's time as an offset from the
+// host clock (so it runs on while saved, like a battery-backed RTC).
+struct RtcState {
+  RtcState();  // power-on values
+  uint8_t index = 0;
+  std::array<uint8_t, 128> cmos{};
+  std::time_t offset = 0;         // guest time minus clock time
+  std::optional<std::tm> held;    // the time while B.SET is 1
+};
+
 class Rtc : public BusDevice {
  public:
   // Seconds since the epoch, UTC.
@@ -51,8 +61,14 @@ class Rtc : public BusDevice {
   // An empty clock means the host's real time, std::time(nullptr).
   explicit Rtc(Clock clock = nullptr);
 
+  std::string_view name() const override { return "rtc"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  void reset() override;
+  DeviceState save() const override;
+  Result<void> restore(const DeviceState& state) override;
+  RtcState state() const;
+  static constexpr uint32_t kStateVersion = 1;
 
   // CMOS register numbers.
   static constexpr uint8_t kSeconds = 0x00, kSecondsAlarm = 0x01, kMinutes = 0x02,
@@ -64,6 +80,7 @@ class Rtc : public BusDevice {
   static constexpr uint8_t kRegAUip = 0x80;
   static constexpr uint8_t kRegBSet = 0x80, kRegBUie = 0x10, kRegBBinary = 0x04,
                            kRegB24Hour = 0x02;
+  static constexpr uint8_t kRegBInterruptEnables = 0x78;  // PIE, AIE, UIE, SQWE
   static constexpr uint8_t kRegDVrt = 0x80;
   static constexpr uint8_t kHoursPm = 0x80;
 
@@ -75,12 +92,12 @@ class Rtc : public BusDevice {
   uint8_t encode(int value) const;
   int decode(uint8_t value) const;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   Clock clock_;
-  uint8_t index_ = 0;
-  std::array<uint8_t, 128> cmos_{};
-  std::time_t offset_ = 0;        // guest time minus clock time
-  std::optional<std::tm> held_;   // the time while B.SET is 1
+  RtcState s_;
 };
+
+DeviceState encode_rtc_state(const RtcState& s);
+Result<RtcState> decode_rtc_state(const DeviceState& state);
 
 }  // namespace vireo::devices

@@ -8,11 +8,16 @@
 // Accesses wider than a byte touch consecutive registers, one byte each.
 //
 // Behaviour a guest can rely on:
-// - Transmission is instantaneous: every THR byte goes to the output sink at once, and
-//   LSR.THRE/TEMT always read 1.
+// - Transmitted bytes go into an output buffer (kOutputCapacity bytes) that the console
+//   drains with take_output(), outside the device lock, so a slow or stalled terminal
+//   never blocks a vCPU. LSR.THRE/TEMT read 1 while the buffer has room; when it is full
+//   they read 0 (a transmitter still busy), and a byte written anyway is dropped and
+//   counted, as a real UART overwrites its holding register. When take_output() makes
+//   room in a full buffer the THR-empty interrupt becomes pending, so an interrupt-driven
+//   driver resumes.
 // - The THR-empty interrupt follows real 16550s (what Linux's 8250 driver tests at
-//   startup): it becomes pending when a byte is written to THR (the holding register
-//   empties at once) and when IER.ETBEI goes from 0 to 1; it is cleared by reading IIR
+//   startup): it becomes pending when a byte is written to THR while the buffer has room
+//   (the holding register empties at once) and when IER.ETBEI goes from 0 to 1; it is cleared by reading IIR
 //   while IIR reports it, or by clearing IER.ETBEI.
 // - IIR priority: receiver line status (overrun) > received data > THR empty > modem
 //   status. IIR bits 7:6 read 11 while FCR enables the FIFOs, so Linux finds a 16550A.
@@ -31,10 +36,14 @@
 //   while the device lock is held (so levels reach the Irq in order); the Irq must not
 //   call back into this device.
 //
+// - State: SerialState below, saved and restored whole (the output and input buffers
+//   too, so nothing typed or printed is lost across a snapshot).
+//
 // Thread safety: all entry points lock the device; read()/write() come from vCPU threads,
-// enqueue_input()/input_room() from the console thread. The output sink is called with
-// the lock held, in transmit order: it must not call back into this device, and a sink
-// that blocks stalls the vCPU that transmits.
+// enqueue_input()/input_room()/take_output() from the console's event loop. The `wake`
+// callback runs outside the lock, on the thread that caused it (usually a vCPU): when
+// output waits in an empty buffer, and when input room appears after enqueue_input()
+// refused bytes. It must be cheap and must not block (an eventfd write).
 #pragma once
 
 #include <cstddef>
@@ -47,28 +56,56 @@
 
 #include "devices/bus_device.h"
 #include "devices/irq.h"
+#include "util/result.h"
 
 namespace vireo::devices {
 
+// Everything a guest can observe of the UART, and the bytes on their way in and out.
+struct SerialState {
+  uint8_t ier = 0, lcr = 0, mcr = 0, scr = 0, fcr = 0;
+  uint8_t dll = 0x0c, dlm = 0;   // 9600 baud
+  uint8_t last_rx = 0;           // what RBR reads when the receiver is empty
+  uint8_t msr_delta = 0;         // MSR bits 3:0: modem input changes since the last read
+  bool overrun = false;          // LSR.OE
+  bool thr_pending = false;      // THR-empty interrupt pending
+  bool irq_level = false;        // the level last driven on the interrupt line
+  std::deque<uint8_t> rx;        // the receiver (FIFO or holding register)
+  std::deque<uint8_t> input;     // console bytes not yet in the receiver
+  std::deque<uint8_t> output;    // transmitted bytes not yet taken by the console
+  bool operator==(const SerialState&) const = default;
+};
+
 class Serial : public BusDevice {
  public:
-  using OutputFn = std::function<void(std::span<const uint8_t>)>;
-  static constexpr size_t kInputCapacity = 1024;  // console bytes queued towards the guest
-  static constexpr size_t kFifoSize = 16;         // receive FIFO of a 16550A
-  static constexpr uint64_t kRegisterCount = 8;   // the span to register on the bus
+  using WakeFn = std::function<void()>;
+  static constexpr size_t kInputCapacity = 1024;   // console bytes queued towards the guest
+  static constexpr size_t kOutputCapacity = 16384; // transmitted bytes waiting for the console
+  static constexpr size_t kFifoSize = 16;          // receive FIFO of a 16550A
+  static constexpr uint64_t kRegisterCount = 8;    // the span to register on the bus
+  static constexpr uint32_t kStateVersion = 1;
 
-  // `irq` may be null (the guest then polls); `out` (may be empty) receives every
-  // transmitted byte.
-  Serial(std::shared_ptr<Irq> irq, OutputFn out);
+  // `irq` may be null (the guest then polls); `wake` may be empty.
+  Serial(std::shared_ptr<Irq> irq, WakeFn wake);
 
+  std::string_view name() const override { return "serial"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+  void reset() override;
+  DeviceState save() const override;
+  Result<void> restore(const DeviceState& state) override;
 
   // Console input: queues up to input_room() bytes for the guest, raises the receive
-  // interrupt if enabled, and returns how many bytes it took (the caller keeps the rest
-  // and retries when input_room() grows: nothing is dropped).
+  // interrupt if enabled, and returns how many bytes it took. The caller keeps the rest
+  // and offers them again after `wake` (nothing is dropped).
   size_t enqueue_input(std::span<const uint8_t> bytes);
   size_t input_room() const;
+
+  // Console output: moves up to out.size() transmitted bytes into `out`, returns how many.
+  size_t take_output(std::span<uint8_t> out);
+  // Bytes the guest wrote while the output buffer was full.
+  uint64_t output_dropped() const;
+
+  SerialState state() const;
 
  private:
   uint8_t read_reg(uint64_t reg);
@@ -78,22 +115,25 @@ class Serial : public BusDevice {
   uint8_t msr() const;
   uint8_t modem_inputs() const;
   void set_mcr(uint8_t v);
+  void transmit(uint8_t v);
   void refill_receiver();
   size_t receiver_capacity() const;
   void update_irq();
+  // Whether `wake` is due (and clears what made it due). Called with the lock held.
+  bool take_wake();
 
   mutable std::mutex mu_;
   std::shared_ptr<Irq> irq_;
-  OutputFn out_;
-  std::deque<uint8_t> input_;  // console bytes not yet in the receiver
-  std::deque<uint8_t> rx_;     // the receiver (FIFO or holding register)
-  uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, fcr_ = 0;
-  uint8_t dll_ = 0x0c, dlm_ = 0;  // 9600 baud
-  uint8_t last_rx_ = 0;          // what RBR reads when the receiver is empty
-  uint8_t msr_delta_ = 0;         // MSR bits 3:0: modem input changes since the last read
-  bool overrun_ = false;          // LSR.OE
-  bool thr_pending_ = false;      // THR-empty interrupt pending
-  bool irq_level_ = false;
+  WakeFn wake_;
+  SerialState s_;
+  // Host side, not state: the console was refused input (wake when room appears); output
+  // arrived in an empty buffer (wake so the console takes it); bytes dropped.
+  bool input_refused_ = false;
+  bool output_arrived_ = false;
+  uint64_t output_dropped_ = 0;
 };
+
+Result<SerialState> decode_serial_state(const DeviceState& state);
+DeviceState encode_serial_state(const SerialState& s);
 
 }  // namespace vireo::devices

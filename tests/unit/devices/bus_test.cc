@@ -7,10 +7,12 @@
 #include <thread>
 #include <vector>
 
+#include "stateless_device.h"
+
 namespace vireo::devices {
 namespace {
 
-class Recorder : public BusDevice {
+class Recorder : public StatelessTestDevice {
  public:
   explicit Recorder(uint8_t tag = 0) : tag(tag) {}
   void read(uint64_t offset, std::span<uint8_t> data) override {
@@ -173,7 +175,7 @@ TEST(Bus, ConcurrentLookups) {
 
 // A device whose handler registers another device on the same bus (as a PCI BAR write
 // might): the bus lock is not held while the device runs.
-class Inserter : public BusDevice {
+class Inserter : public StatelessTestDevice {
  public:
   explicit Inserter(Bus& bus) : bus_(bus) {}
   void read(uint64_t, std::span<uint8_t> data) override { for (auto& b : data) b = 0; }
@@ -195,6 +197,50 @@ TEST(Bus, DeviceMayInsertFromItsHandler) {
   EXPECT_TRUE(ins->ok);
   EXPECT_TRUE(bus.read(0x900, std::span<uint8_t>(&v, 1)));
   EXPECT_EQ(v, 9);
+}
+
+TEST(Bus, RemoveUnregistersOneRange) {
+  Bus bus;
+  auto a = std::make_shared<Recorder>(1);
+  auto b = std::make_shared<Recorder>(2);
+  ASSERT_TRUE(bus.insert(a, 0x1000, 0x100).ok());
+  ASSERT_TRUE(bus.insert(b, 0x2000, 0x100).ok());
+  auto removed = bus.remove(0x1000);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->get(), a.get());
+  uint8_t v[1];
+  EXPECT_FALSE(bus.read(0x1000, v));
+  EXPECT_TRUE(bus.read(0x2000, v));
+  EXPECT_EQ(bus.size(), 1u);
+  EXPECT_FALSE(bus.remove(0x1000).ok()) << "already gone";
+  EXPECT_FALSE(bus.remove(0x2001).ok()) << "not the start of a range";
+  EXPECT_TRUE(bus.insert(a, 0x1000, 0x100).ok()) << "the space is free again";
+}
+
+TEST(Bus, MoveRelocatesARange) {
+  Bus bus;
+  auto a = std::make_shared<Recorder>(1);
+  auto b = std::make_shared<Recorder>(2);
+  ASSERT_TRUE(bus.insert(a, 0xe0000000, 0x1000).ok());
+  ASSERT_TRUE(bus.insert(b, 0xe0002000, 0x1000).ok());
+  ASSERT_TRUE(bus.move(0xe0000000, 0xf0000000).ok());
+  uint8_t v[1];
+  EXPECT_FALSE(bus.read(0xe0000000, v));
+  ASSERT_TRUE(bus.read(0xf0000010, v));
+  EXPECT_EQ(a->last_offset, 0x10u);
+  // Onto its own old place partly overlapping itself is fine; onto a neighbour is not.
+  EXPECT_TRUE(bus.move(0xf0000000, 0xf0000800).ok());
+  auto bad = bus.move(0xf0000800, 0xe0001800);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("overlaps"), std::string::npos) << bad.error().message();
+  EXPECT_TRUE(bus.read(0xf0000800, v)) << "a failed move leaves the range where it was";
+  EXPECT_FALSE(bus.move(0xf0000800, 0xfffffffffffff800).ok()) << "wraps around";
+  EXPECT_FALSE(bus.move(0x1234, 0x5678).ok()) << "nothing there";
+  auto ranges = bus.ranges();
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0].base, 0xe0002000u);
+  EXPECT_EQ(ranges[1].base, 0xf0000800u);
+  EXPECT_EQ(ranges[1].len, 0x1000u);
 }
 
 }  // namespace

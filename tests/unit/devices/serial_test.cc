@@ -18,15 +18,23 @@ constexpr uint8_t kOut2 = 0x08, kLoop = 0x10;
 
 struct Uart {
   std::shared_ptr<FakeIrq> irq = std::make_shared<FakeIrq>();
-  std::string out;
-  Serial s{irq, [this](std::span<const uint8_t> b) { out.append(b.begin(), b.end()); }};
+  std::string out;  // what the console took so far
+  int wakes = 0;
+  Serial s{irq, [this] { ++wakes; }};
 
   uint8_t in(uint64_t reg) {
     uint8_t v;
     s.read(reg, std::span<uint8_t>(&v, 1));
     return v;
   }
-  void outb(uint64_t reg, uint8_t v) { s.write(reg, std::span<const uint8_t>(&v, 1)); }
+  void outb(uint64_t reg, uint8_t v) {
+    s.write(reg, std::span<const uint8_t>(&v, 1));
+    take();
+  }
+  void take() {  // the console's side: takes everything transmitted
+    uint8_t buf[64];
+    while (size_t n = s.take_output(buf)) out.append(buf, buf + n);
+  }
   uint8_t iir_id() { return in(IIR) & 0x0f; }
   size_t input(const std::string& t) {
     return s.enqueue_input(
@@ -454,6 +462,79 @@ TEST(Serial, ConcurrentConsoleAndGuest) {
   console.join();
   EXPECT_TRUE(in_order);
   EXPECT_FALSE(u.irq->level());
+}
+
+// The console takes output outside the device lock; a console that does not take any
+// (a stalled terminal) fills the buffer, and the guest sees a busy transmitter instead of
+// a vCPU blocked in the VMM.
+TEST(Serial, OutputWaitsInABoundedBuffer) {
+  Uart u;
+  auto put = [&](uint8_t v) { u.s.write(THR, std::span<const uint8_t>(&v, 1)); };
+  put('a');
+  EXPECT_EQ(u.wakes, 1) << "the first byte in an empty buffer wakes the console";
+  put('b');
+  EXPECT_EQ(u.wakes, 1) << "later bytes join the same wake";
+  u.take();
+  EXPECT_EQ(u.out, "ab");
+  put('c');
+  EXPECT_EQ(u.wakes, 2);
+  u.take();
+  for (size_t i = 0; i < Serial::kOutputCapacity; ++i) put('x');
+  EXPECT_EQ(u.in(LSR) & 0x60, 0) << "THRE and TEMT read 0 while the buffer is full";
+  put('y');  // a driver that ignores THRE: the byte is lost and counted
+  EXPECT_EQ(u.s.output_dropped(), 1u);
+  uint8_t one;
+  ASSERT_EQ(u.s.take_output(std::span<uint8_t>(&one, 1)), 1u);
+  EXPECT_EQ(u.in(LSR) & 0x60, 0x60) << "room again";
+  u.take();
+  EXPECT_EQ(u.out.size(), 3 + Serial::kOutputCapacity - 1);
+  EXPECT_EQ(u.out.find('y'), std::string::npos);
+}
+
+TEST(Serial, ThrInterruptWhenTheFullBufferDrains) {
+  Uart u;
+  u.outb(MCR, kOut2);
+  u.outb(IER, 0x02);
+  EXPECT_EQ(u.iir_id(), kThre);  // acknowledges the ETBEI-enable interrupt
+  auto put = [&](uint8_t v) { u.s.write(THR, std::span<const uint8_t>(&v, 1)); };
+  for (size_t i = 0; i < Serial::kOutputCapacity; ++i) put('x');
+  EXPECT_EQ(u.iir_id(), kNone) << "no THR-empty interrupt while the buffer is full";
+  EXPECT_FALSE(u.irq->level());
+  u.take();
+  EXPECT_TRUE(u.irq->level()) << "draining a full buffer raises THR empty";
+  EXPECT_EQ(u.iir_id(), kThre);
+}
+
+TEST(Serial, WakesWhenInputRoomReturns) {
+  Uart u;
+  std::string big(Serial::kInputCapacity + 20, 'k');
+  EXPECT_EQ(u.input(big), Serial::kInputCapacity);
+  EXPECT_EQ(u.input("k"), 1u) << "the receiver took a byte from the queue";
+  EXPECT_EQ(u.input("k"), 0u);
+  const int before = u.wakes;
+  (void)u.in(LSR);
+  EXPECT_EQ(u.wakes, before) << "no room yet";
+  (void)u.in(RBR);  // the guest takes a byte: room for one more
+  EXPECT_EQ(u.wakes, before + 1);
+  (void)u.in(RBR);
+  EXPECT_EQ(u.wakes, before + 1) << "one wake per refusal";
+}
+
+TEST(Serial, ResetKeepsTheHostSideOfTheLine) {
+  Uart u;
+  u.outb(LCR, 0x03);
+  u.outb(IER, 0x01);
+  u.s.write(THR, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("p"), 1));
+  u.input("in");
+  u.s.reset();
+  auto st = u.s.state();
+  EXPECT_EQ(st.lcr, 0);
+  EXPECT_EQ(st.ier, 0);
+  EXPECT_EQ(st.output.size(), 1u) << "unsent output survives a guest reboot";
+  // Typed input still queued survives; the byte already in the receiver is lost, as on
+  // the hardware.
+  EXPECT_EQ(st.rx.size() + st.input.size(), 1u);
+  EXPECT_EQ(st.rx.front(), 'n');
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+// SerialConsole: the terminal (or pipes) on one side, a VM's UART on the other, moved by
+// the main thread's event loop.
+//
+// - Output: the UART buffers what the guest transmits and signals `wake_fd`; the loop
+//   takes the bytes and writes them without blocking. When the terminal or pipe is full
+//   the console waits for EPOLLOUT and takes nothing more meanwhile, so the UART's buffer
+//   fills and the guest sees a busy transmitter: a stalled reader slows the guest's
+//   printing, never a vCPU or the loop (signals and the console escape still work). When
+//   the reader has gone (EPIPE) output is discarded and the VM runs on.
+// - Input: keyboard bytes pass the console escape and wait until the UART has room;
+//   while some wait, standard input is not polled (no busy loop), and the UART's wake
+//   says when room appears.
+// Nothing here touches the shared file descriptions of stdin or stdout (ConsoleStream).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "devices/legacy/serial.h"
+#include "util/epoll.h"
+#include "vmm/console_escape.h"
+#include "vmm/console_stream.h"
+
+namespace vireo::vmm {
+
+class SerialConsole {
+ public:
+  // Registers the streams on `epoll` with the given tokens (stdin only when pollable).
+  SerialConsole(Epoll& epoll, ConsoleStream in, ConsoleStream out, uint64_t in_token,
+                uint64_t out_token);
+
+  // The UART to serve, or nullptr between VMs. Input waiting for it is kept.
+  void attach(devices::Serial* serial);
+
+  // Event handlers: the UART's wake, stdin readable, stdout writable. on_input returns
+  // the console escape's command, if any.
+  void on_wake();
+  ConsoleEscape::Action on_input();
+  void on_output_ready() { pump_output(); }
+
+  // Writes what the attached UART still holds, waiting at most `limit` for a slow reader
+  // (the last words of a guest that powers off).
+  void final_flush(std::chrono::milliseconds limit);
+
+  bool input_open() const { return in_open_; }
+
+ private:
+  void pump_output();
+  void feed_input();
+  void watch_input(bool on);
+  void watch_output(bool on);
+
+  Epoll& epoll_;
+  ConsoleStream in_, out_;
+  uint64_t in_token_, out_token_;
+  devices::Serial* serial_ = nullptr;
+  ConsoleEscape escape_;
+  std::deque<uint8_t> pending_in_;   // keyboard bytes waiting for UART room
+  std::vector<uint8_t> out_buf_;     // taken from the UART, not yet written
+  size_t out_done_ = 0;
+  bool in_open_ = false, in_watched_ = false;
+  bool out_watched_ = false, out_registered_ = false, out_closed_ = false;
+};
+
+}  // namespace vireo::vmm

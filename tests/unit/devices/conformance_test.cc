@@ -1,0 +1,208 @@
+// One conformance suite for every device on a bus (the device contract in
+// devices/bus_device.h): instantiated once per device, it checks what snapshots, reset
+// and a hostile guest rely on, whatever the device.
+//   - save -> restore into a fresh device -> save gives the same state, and both devices
+//     then answer the same accesses the same way;
+//   - a modifying write changes the saved state;
+//   - reset equals a fresh device;
+//   - every offset (and some past the end) and width 1, 2, 4, 8 is safe;
+//   - restore refuses a wrong version, truncated or trailing bytes, and leaves the device
+//     as it was.
+// Adding a device: add a DeviceCase to kCases below.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "devices/bus_device.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/debug_exit.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/rtc.h"
+#include "devices/legacy/serial.h"
+#include "arch/x86/layout.h"
+#include "fake_irq.h"
+
+namespace vireo::devices {
+namespace {
+
+struct Access {
+  uint64_t offset;
+  uint8_t value;
+};
+
+struct DeviceCase {
+  std::string name;
+  std::function<std::shared_ptr<BusDevice>()> make;
+  uint64_t span;  // the length it is registered with
+  // A write sequence that changes the saved state.
+  std::vector<Access> modifying;
+  // Offsets the reset test writes at random (default: the whole span). A device with
+  // battery-backed state that survives reset (the RTC's clock and CMOS RAM) lists the
+  // registers a reset clears.
+  std::vector<Access> reset_writes;
+  // The host side after guest accesses, if the device has one (a console taking output).
+  std::function<void(BusDevice&)> settle;
+};
+
+std::vector<DeviceCase> cases() {
+  std::vector<DeviceCase> v;
+  v.push_back({"Serial",
+               [] { return std::make_shared<Serial>(std::make_shared<FakeIrq>(), [] {}); },
+               Serial::kRegisterCount,
+               {{7, 0x5a}},
+               {},
+               [](BusDevice& d) {
+                 uint8_t buf[64];
+                 while (static_cast<Serial&>(d).take_output(buf)) {
+                 }
+               }});
+  // A fixed clock: the saved offset is guest time minus clock time.
+  v.push_back({"Rtc",
+               [] { return std::make_shared<Rtc>([] { return std::time_t{1700000000}; }); },
+               Rtc::kPortCount,
+               {{0, 0x40}, {1, 0x33}},
+               {{0, Rtc::kRegB}, {1, 0x7a}, {0, Rtc::kRegB}, {1, 0x02}},
+               {}});
+  v.push_back({"I8042", [] { return std::make_shared<I8042>(nullptr); }, I8042::kPortSpan,
+               {{4, 0xdd}},  // disable A20: the output port changes
+               {},
+               {}});
+  v.push_back({"AcpiPm", [] { return std::make_shared<AcpiPm>(nullptr, nullptr); },
+               arch::x86::layout::kPortAcpiPmSize,
+               {{AcpiPm::kSleepControlOffset, static_cast<uint8_t>(AcpiPm::kSlpEn | (1 << AcpiPm::kSlpTypShift))}},
+               {},
+               {}});
+  v.push_back({"DebugExit", [] { return std::make_shared<DebugExit>(nullptr); },
+               DebugExit::kPortSpan, {}, {}, {}});
+  return v;
+}
+
+class DeviceConformance : public ::testing::TestWithParam<DeviceCase> {
+ protected:
+  void write(BusDevice& d, uint64_t off, std::span<const uint8_t> data) {
+    d.write(off, data);
+    if (GetParam().settle) GetParam().settle(d);
+  }
+  void write8(BusDevice& d, uint64_t off, uint8_t v) { write(d, off, std::span<const uint8_t>(&v, 1)); }
+  std::vector<uint8_t> read(BusDevice& d, uint64_t off, size_t width) {
+    std::vector<uint8_t> v(width, 0xcc);
+    d.read(off, v);
+    if (GetParam().settle) GetParam().settle(d);
+    return v;
+  }
+  // Random byte writes over the device's span (and reads, which have side effects too).
+  void scramble(BusDevice& d, uint32_t seed, int n = 400) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t off = rng() % GetParam().span;
+      if (rng() % 3 == 0) {
+        (void)read(d, off, 1);
+      } else {
+        write8(d, off, static_cast<uint8_t>(rng()));
+      }
+    }
+  }
+};
+
+TEST_P(DeviceConformance, HasAName) {
+  auto d = GetParam().make();
+  EXPECT_FALSE(d->name().empty());
+}
+
+TEST_P(DeviceConformance, SaveRestoreSaveIsEqual) {
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    auto a = GetParam().make();
+    scramble(*a, seed);
+    const DeviceState saved = a->save();
+    EXPECT_GT(saved.version, 0u);
+    auto b = GetParam().make();
+    auto r = b->restore(saved);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(b->save(), saved) << "seed " << seed;
+    // The restored device behaves like the original from here on.
+    std::mt19937 rng(seed * 7919);
+    for (int i = 0; i < 100; ++i) {
+      const uint64_t off = rng() % GetParam().span;
+      if (rng() % 2) {
+        ASSERT_EQ(read(*a, off, 1), read(*b, off, 1)) << "seed " << seed << " offset " << off;
+      } else {
+        const uint8_t v = static_cast<uint8_t>(rng());
+        write8(*a, off, v);
+        write8(*b, off, v);
+      }
+    }
+    EXPECT_EQ(a->save(), b->save()) << "seed " << seed;
+  }
+}
+
+TEST_P(DeviceConformance, ModifyingWriteChangesTheState) {
+  if (GetParam().modifying.empty()) GTEST_SKIP() << "the device has no state";
+  auto d = GetParam().make();
+  const DeviceState before = d->save();
+  for (const auto& a : GetParam().modifying) write8(*d, a.offset, a.value);
+  EXPECT_NE(d->save(), before);
+}
+
+TEST_P(DeviceConformance, ResetEqualsFresh) {
+  const DeviceState fresh = GetParam().make()->save();
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    auto d = GetParam().make();
+    if (GetParam().reset_writes.empty()) {
+      scramble(*d, seed);
+    } else {
+      for (const auto& a : GetParam().reset_writes) write8(*d, a.offset, a.value);
+    }
+    d->reset();
+    EXPECT_EQ(d->save(), fresh) << "seed " << seed;
+  }
+}
+
+TEST_P(DeviceConformance, EveryOffsetAndWidthIsSafe) {
+  auto d = GetParam().make();
+  std::mt19937 rng(42);
+  for (uint64_t off = 0; off < GetParam().span + 8; ++off) {
+    for (size_t width : {1, 2, 4, 8}) {
+      (void)read(*d, off, width);
+      std::vector<uint8_t> v(width);
+      for (auto& b : v) b = static_cast<uint8_t>(rng());
+      write(*d, off, v);
+    }
+  }
+  // Far offsets too (a bus routes by the first address only).
+  for (uint64_t off : {uint64_t{0x1000}, ~uint64_t{0} - 8, ~uint64_t{0}}) {
+    (void)read(*d, off, 8);
+    write(*d, off, std::vector<uint8_t>(8, 0xff));
+  }
+}
+
+TEST_P(DeviceConformance, RestoreRefusesBadStateAndKeepsItsOwn) {
+  auto d = GetParam().make();
+  for (const auto& a : GetParam().modifying) write8(*d, a.offset, a.value);
+  const DeviceState mine = d->save();
+  auto other = GetParam().make();
+  scramble(*other, 5);
+  const DeviceState good = other->save();
+
+  DeviceState wrong_version = good;
+  wrong_version.version += 1;
+  EXPECT_FALSE(d->restore(wrong_version).ok());
+  DeviceState trailing = good;
+  trailing.bytes.push_back(0);
+  EXPECT_FALSE(d->restore(trailing).ok());
+  for (size_t n = 0; n < good.bytes.size(); ++n) {
+    DeviceState truncated = good;
+    truncated.bytes.resize(n);
+    EXPECT_FALSE(d->restore(truncated).ok()) << "truncated to " << n << " bytes";
+  }
+  EXPECT_EQ(d->save(), mine) << "a refused restore changes nothing";
+}
+
+INSTANTIATE_TEST_SUITE_P(Legacy, DeviceConformance, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace vireo::devices
