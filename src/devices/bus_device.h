@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "devices/placement.h"
 #include "util/result.h"
 
 namespace vireo::devices {
@@ -50,6 +51,14 @@ class BusDevice {
   // interrupt line (the interrupt controller's state is restored with its own).
   virtual DeviceState save() const = 0;
   virtual Result<void> restore(const DeviceState& state) = 0;
+
+  // The device's ACPI description (an AML Device() term for the DSDT's \_SB scope) as
+  // placed at `where`, or nothing for devices the guest finds otherwise (the FADT's
+  // registers, PCI functions, ports no driver looks for).
+  virtual std::vector<uint8_t> aml(const Placement& where) const {
+    (void)where;
+    return {};
+  }
 };
 
 }  // namespace vireo::devices

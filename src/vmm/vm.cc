@@ -51,8 +51,9 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg,
                              vm->kvm_.max_vcpus()));
   vm->host_ = x86::detect_host_profile();
   VIREO_TRY(vm->setup_vm());
-  VIREO_TRY(vm->load_boot_image());
+  // Devices first: the ACPI tables written with the boot image describe them.
   VIREO_TRY(vm->setup_devices(std::move(console_wake)));
+  VIREO_TRY(vm->load_boot_image());
   VIREO_TRY(vm->setup_vcpus());
   VIREO_TRY(vm->memory_slots_.get());
   if (vm->msr_filter_.valid()) VIREO_TRY(vm->msr_filter_.get());
@@ -124,7 +125,7 @@ Result<void> Vm::load_boot_image() {
     info.initrd_size = initrd.size();
   }
 
-  VIREO_ASSIGN_OR_RETURN(auto acpi, x86::build_acpi_tables({cfg_.cpus}, layout::kAcpiStart));
+  VIREO_ASSIGN_OR_RETURN(auto acpi, x86::build_acpi_tables({cfg_.cpus, devices_->aml()}, layout::kAcpiStart));
   VIREO_TRY(mem_.write(acpi.base_gpa, acpi.blob));
   info.rsdp_gpa = acpi.rsdp_gpa;
   // The MP table (for guests booted with acpi=off) has room for kMpTableMaxCpus in the
@@ -176,26 +177,29 @@ bool Vm::looks_like_linux(std::span<const uint8_t> image) {
 }
 
 Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
+  using devices::BusKind;
+  devices_ = std::make_unique<DeviceManager>(pio_bus_, mmio_bus_);
   auto com1_irq = std::make_shared<IrqLine>(vm_, layout::kIrqCom1);
   serial_ = std::make_shared<devices::Serial>(com1_irq, std::move(console_wake));
-  VIREO_TRY(pio_bus_.insert(serial_, layout::kPortCom1, 8));
-
-  auto rtc = std::make_shared<devices::Rtc>();
-  VIREO_TRY(pio_bus_.insert(rtc, layout::kPortRtc, 2));
-
-  auto i8042 = std::make_shared<devices::I8042>([this] { request_stop({StopReason::kReset}); });
-  VIREO_TRY(pio_bus_.insert(i8042, layout::kPortI8042, devices::I8042::kPortSpan));
-
-  auto debug_exit = std::make_shared<devices::DebugExit>(
-      [this](uint32_t v) { request_stop({StopReason::kDebugExit, v}); });
-  VIREO_TRY(pio_bus_.insert(debug_exit, layout::kPortDebugExit, 4));
-
-  auto acpi_pm = std::make_shared<devices::AcpiPm>(
-      [this] { request_stop({StopReason::kPowerOff}); },
-      [this] { request_stop({StopReason::kReset}); });
-  VIREO_TRY(pio_bus_.insert(acpi_pm, layout::kPortAcpiPm, layout::kPortAcpiPmSize));
-
-  devices_ = {serial_, rtc, i8042, debug_exit, acpi_pm};
+  VIREO_TRY(devices_->add_fixed("com1", serial_, BusKind::kPio, layout::kPortCom1,
+                                devices::Serial::kRegisterCount, layout::kIrqCom1));
+  VIREO_TRY(devices_->add_fixed("rtc", std::make_shared<devices::Rtc>(), BusKind::kPio,
+                                layout::kPortRtc, devices::Rtc::kPortCount, layout::kIrqRtc));
+  VIREO_TRY(devices_->add_fixed(
+      "i8042", std::make_shared<devices::I8042>([this] { request_stop({StopReason::kReset}); }),
+      BusKind::kPio, layout::kPortI8042, devices::I8042::kPortSpan, layout::kIrqI8042Kbd));
+  VIREO_TRY(devices_->add_fixed("debug-exit",
+                                std::make_shared<devices::DebugExit>([this](uint32_t v) {
+                                  request_stop({StopReason::kDebugExit, v});
+                                }),
+                                BusKind::kPio, layout::kPortDebugExit,
+                                devices::DebugExit::kPortSpan, std::nullopt));
+  VIREO_TRY(devices_->add_fixed("acpi-pm",
+                                std::make_shared<devices::AcpiPm>(
+                                    [this] { request_stop({StopReason::kPowerOff}); },
+                                    [this] { request_stop({StopReason::kReset}); }),
+                                BusKind::kPio, layout::kPortAcpiPm, layout::kPortAcpiPmSize,
+                                std::nullopt));
   return {};
 }
 

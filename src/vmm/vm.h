@@ -15,6 +15,7 @@
 #include "memory/guest_memory.h"
 #include "util/epoll.h"
 #include "vmm/config.h"
+#include "vmm/device_manager.h"
 #include "vmm/exit_status.h"
 #include "vmm/insn_assist.h"
 #include "vmm/vcpu.h"
@@ -39,6 +40,7 @@ class Vm {
   StopEvent stop_and_join();
 
   devices::Serial& serial() { return *serial_; }
+  const DeviceManager& devices() const { return *devices_; }
   const memory::GuestMemory& memory() const { return mem_; }
   const arch::x86::LoadedKernel& kernel() const { return kernel_; }
   const arch::x86::HostProfile& host() const { return host_; }
@@ -72,7 +74,7 @@ class Vm {
   devices::Bus pio_bus_;
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
-  std::vector<std::shared_ptr<devices::BusDevice>> devices_;
+  std::unique_ptr<DeviceManager> devices_;
   std::unique_ptr<InsnAssist> assist_;
   std::unique_ptr<SyscallRepair> syscall_repair_;  // emulated-kernel-mode hosts only
   std::unique_ptr<GuestProfiler> profiler_;        // with --profile

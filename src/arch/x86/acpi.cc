@@ -90,37 +90,16 @@ Bytes build_madt(uint32_t num_cpus) {
   return t;
 }
 
-Bytes build_dsdt() {
+// \_S5 and the devices' own descriptions (each placed device contributes its Device()
+// term; see devices::BusDevice::aml) in the \_SB scope.
+Bytes build_dsdt(const std::vector<Bytes>& device_aml) {
   Bytes t;
   acpi::begin_table(t, "DSDT", kDsdtRevision);
   // \_S5: SLP_TYPa, SLP_TYPb, two reserved. Hardware-reduced ACPI uses SLP_TYPa only.
   const Bytes s5 = aml::name("_S5_", aml::package({aml::integer(acpi_pm::kSlpTypS5),
                                                      aml::integer(0), aml::integer(0),
                                                      aml::integer(0)}));
-  const Bytes com1 = aml::device(
-      "COM1",
-      {aml::name("_HID", aml::eisa_id("PNP0501")), aml::name("_UID", aml::integer(0)),
-       aml::name("_CRS", aml::resource_template(
-                             {aml::io_port_descriptor(layout::kPortCom1, layout::kPortCom1, 1, 8),
-                              aml::irq_descriptor(layout::kIrqCom1)}))});
-  // The CMOS RTC and the keyboard controller, described so that Linux binds rtc_cmos and
-  // i8042 to them through PNP with their ISA IRQs routed through the IOAPIC. Without
-  // these, a hardware-reduced ACPI machine has no legacy IRQ numbers, and both drivers'
-  // fallback probes fail with -EINVAL (no /dev/rtc0, no system time from the RTC).
-  const Bytes rtc = aml::device(
-      "RTC0",
-      {aml::name("_HID", aml::eisa_id("PNP0B00")),
-       aml::name("_CRS", aml::resource_template(
-                             {aml::io_port_descriptor(layout::kPortRtc, layout::kPortRtc, 1, 2),
-                              aml::irq_descriptor(layout::kIrqRtc)}))});
-  const Bytes kbd = aml::device(
-      "KBD0",
-      {aml::name("_HID", aml::eisa_id("PNP0303")),
-       aml::name("_CRS", aml::resource_template(
-                             {aml::io_port_descriptor(layout::kPortI8042, layout::kPortI8042, 1, 1),
-                              aml::io_port_descriptor(layout::kPortI8042 + 4, layout::kPortI8042 + 4, 1, 1),
-                              aml::irq_descriptor(layout::kIrqI8042Kbd)}))});
-  const Bytes sb = aml::scope("\\_SB_", {com1, rtc, kbd});
+  const Bytes sb = aml::scope("\\_SB_", device_aml);
   t.insert(t.end(), s5.begin(), s5.end());
   t.insert(t.end(), sb.begin(), sb.end());
   acpi::finish_table(t);
@@ -203,7 +182,7 @@ Result<AcpiTables> build_acpi_tables(const AcpiConfig& cfg, uint64_t base_gpa) {
 
   // Tables without pointers first, then place everything and fill in the pointers.
   const Bytes madt = build_madt(cfg.num_cpus);
-  const Bytes dsdt = build_dsdt();
+  const Bytes dsdt = build_dsdt(cfg.device_aml);
   constexpr size_t kNumSdtEntries = 2;  // FADT, MADT
   size_t cursor = 0;
   auto place = [&cursor](size_t size) {

@@ -1,5 +1,5 @@
 // The ACPI tables vireo gives a guest: RSDP, XSDT (and RSDT), FADT (hardware-reduced
-// ACPI), MADT and a DSDT with \_S5 and the COM1 UART.
+// ACPI), MADT and a DSDT with \_S5 and the devices that describe themselves.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +47,8 @@ inline constexpr uint32_t kAcpiMaxCpus = 254;
 
 struct AcpiConfig {
   uint32_t num_cpus;
+  // AML Device() terms for the DSDT's \_SB scope, one per device that describes itself.
+  std::vector<std::vector<uint8_t>> device_aml = {};
 };
 
 struct AcpiTables {

@@ -201,13 +201,13 @@ Bytes buffer(std::span<const uint8_t> data) {
   return with_pkg_length({kBufferOp}, body);
 }
 
-Bytes scope(std::string_view name, std::initializer_list<Bytes> terms) {
+Bytes scope(std::string_view name, const std::vector<Bytes>& terms) {
   Bytes body = name_string(name);
   for (const auto& t : terms) append(body, t);
   return with_pkg_length({kScopeOp}, body);
 }
 
-Bytes device(std::string_view name, std::initializer_list<Bytes> terms) {
+Bytes device(std::string_view name, const std::vector<Bytes>& terms) {
   Bytes body = name_string(name);
   for (const auto& t : terms) append(body, t);
   return with_pkg_length({kExtOpPrefix, kDeviceOp}, body);
@@ -236,7 +236,7 @@ Bytes irq_descriptor(unsigned irq) {
   return out;
 }
 
-Bytes resource_template(std::initializer_list<Bytes> descriptors) {
+Bytes resource_template(const std::vector<Bytes>& descriptors) {
   Bytes data;
   for (const auto& d : descriptors) append(data, d);
   data.push_back(0x79);  // End tag: small item type 0x0f, 1 data byte

@@ -134,9 +134,9 @@ Bytes package(std::initializer_list<Bytes> elements);
 // Buffer() {data}
 Bytes buffer(std::span<const uint8_t> data);
 // Scope(name) {terms}
-Bytes scope(std::string_view name, std::initializer_list<Bytes> terms);
+Bytes scope(std::string_view name, const std::vector<Bytes>& terms);
 // Device(name) {terms}
-Bytes device(std::string_view name, std::initializer_list<Bytes> terms);
+Bytes device(std::string_view name, const std::vector<Bytes>& terms);
 
 // Resource descriptors (ACPI 6.x, 6.4) for _CRS buffers.
 // IO(Decode16, min, max, alignment, length)
@@ -144,7 +144,7 @@ Bytes io_port_descriptor(uint16_t min, uint16_t max, uint8_t alignment, uint8_t 
 // IRQNoFlags() {irq}: edge triggered, active high, exclusive.
 Bytes irq_descriptor(unsigned irq);
 // ResourceTemplate() {descriptors}: the descriptors plus the end tag, as a Buffer.
-Bytes resource_template(std::initializer_list<Bytes> descriptors);
+Bytes resource_template(const std::vector<Bytes>& descriptors);
 
 }  // namespace aml
 

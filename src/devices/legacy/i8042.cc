@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "arch/x86/acpi_tables.h"
+
 #include "util/state_codec.h"
 
 namespace vireo::devices {
@@ -145,6 +147,21 @@ bool I8042::data_write(uint8_t v) {
     default:
       return false;  // to the aux device or the keyboard: nothing is attached
   }
+}
+
+namespace aml = arch::x86::aml;
+
+// The keyboard controller as PNP0303 (data and command ports, keyboard IRQ), for the
+// same reason as the RTC: Linux's i8042 driver finds it through PNP.
+std::vector<uint8_t> I8042::aml(const Placement& where) const {
+  const auto data = static_cast<uint16_t>(where.base + kDataOffset);
+  const auto status = static_cast<uint16_t>(where.base + kStatusOffset);
+  std::vector<aml::Bytes> crs = {aml::io_port_descriptor(data, data, 1, 1),
+                                 aml::io_port_descriptor(status, status, 1, 1)};
+  if (where.gsi) crs.push_back(aml::irq_descriptor(*where.gsi));
+  return aml::device(fmt::format("KBD{}", where.index),
+                     {aml::name("_HID", aml::eisa_id("PNP0303")),
+                      aml::name("_CRS", aml::resource_template(crs))});
 }
 
 }  // namespace vireo::devices

@@ -89,6 +89,7 @@ class I8042 : public BusDevice {
   void reset() override;
   DeviceState save() const override;
   Result<void> restore(const DeviceState& state) override;
+  std::vector<uint8_t> aml(const Placement& where) const override;
   I8042State state() const;
   static constexpr uint32_t kStateVersion = 1;
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "arch/x86/acpi_tables.h"
+
 #include <algorithm>
 
 #include "util/state_codec.h"
@@ -202,6 +204,20 @@ Result<RtcState> decode_rtc_state(const DeviceState& state) {
   if (held) s.held = h;
   VIREO_TRY(r.finish());
   return s;
+}
+
+namespace aml = arch::x86::aml;
+
+// The CMOS RTC as PNP0B00, so that Linux binds rtc_cmos through PNP with its ISA IRQ
+// routed through the IOAPIC. Without it a hardware-reduced ACPI machine has no legacy IRQ
+// numbers and the driver's fallback probe fails (no /dev/rtc0, no time from the RTC).
+std::vector<uint8_t> Rtc::aml(const Placement& where) const {
+  const auto port = static_cast<uint16_t>(where.base);
+  std::vector<aml::Bytes> crs = {aml::io_port_descriptor(port, port, 1, kPortCount)};
+  if (where.gsi) crs.push_back(aml::irq_descriptor(*where.gsi));
+  return aml::device(fmt::format("RTC{}", where.index),
+                     {aml::name("_HID", aml::eisa_id("PNP0B00")),
+                      aml::name("_CRS", aml::resource_template(crs))});
 }
 
 }  // namespace vireo::devices

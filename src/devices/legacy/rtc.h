@@ -67,6 +67,7 @@ class Rtc : public BusDevice {
   void reset() override;
   DeviceState save() const override;
   Result<void> restore(const DeviceState& state) override;
+  std::vector<uint8_t> aml(const Placement& where) const override;
   RtcState state() const;
   static constexpr uint32_t kStateVersion = 1;
 

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "arch/x86/acpi_tables.h"
+
 #include "util/state_codec.h"
 
 namespace vireo::devices {
@@ -342,6 +344,19 @@ Result<SerialState> decode_serial_state(const DeviceState& state) {
   if (s.ier & ~kIerMask || s.mcr & ~kMcrMask || s.fcr & ~kFcrStored || s.msr_delta & 0xf0)
     return Error("serial state has register bits a 16550A cannot hold");
   return s;
+}
+
+namespace aml = arch::x86::aml;
+
+// A PNP0501 (16550A) at its ports and ISA IRQ; COM1 is index 0.
+std::vector<uint8_t> Serial::aml(const Placement& where) const {
+  const auto port = static_cast<uint16_t>(where.base);
+  std::vector<aml::Bytes> crs = {aml::io_port_descriptor(port, port, 1, kRegisterCount)};
+  if (where.gsi) crs.push_back(aml::irq_descriptor(*where.gsi));
+  return aml::device(fmt::format("COM{}", where.index + 1),
+                     {aml::name("_HID", aml::eisa_id("PNP0501")),
+                      aml::name("_UID", aml::integer(where.index)),
+                      aml::name("_CRS", aml::resource_template(crs))});
 }
 
 }  // namespace vireo::devices

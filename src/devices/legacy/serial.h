@@ -93,6 +93,7 @@ class Serial : public BusDevice {
   void reset() override;
   DeviceState save() const override;
   Result<void> restore(const DeviceState& state) override;
+  std::vector<uint8_t> aml(const Placement& where) const override;
 
   // Console input: queues up to input_room() bytes for the guest, raises the receive
   // interrupt if enabled, and returns how many bytes it took. The caller keeps the rest

@@ -11,6 +11,9 @@
 #include "arch/x86/acpi_tables.h"
 #include "arch/x86/layout.h"
 #include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/rtc.h"
+#include "devices/legacy/serial.h"
 
 namespace vireo::arch::x86 {
 namespace {
@@ -264,7 +267,18 @@ TEST(Acpi, MadtDescribesCpusIoapicAndOverrides) {
 }
 
 TEST(Acpi, DsdtHasS5AndLegacyDevices) {
-  auto t = build(1);
+  // The legacy devices describe themselves at their PC places (as vmm::Vm puts them).
+  using devices::BusKind;
+  std::vector<Blob> device_aml = {
+      devices::Serial(nullptr, nullptr).aml({BusKind::kPio, layout::kPortCom1, 8, layout::kIrqCom1, 0}),
+      devices::Rtc().aml({BusKind::kPio, layout::kPortRtc, 2, layout::kIrqRtc, 0}),
+      devices::I8042(nullptr).aml({BusKind::kPio, layout::kPortI8042, 5, layout::kIrqI8042Kbd, 0}),
+      devices::AcpiPm(nullptr, nullptr).aml({BusKind::kPio, layout::kPortAcpiPm, 16, {}, 0}),
+  };
+  EXPECT_TRUE(device_aml.back().empty()) << "the FADT describes the PM registers";
+  auto r = build_acpi_tables({1, device_aml}, layout::kAcpiStart);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  const AcpiTables& t = *r;
   auto p = parse(t);
   const uint32_t len = le(t.blob, p.dsdt + 4, 4);
   const Blob dsdt(t.blob.begin() + p.dsdt, t.blob.begin() + p.dsdt + len);
