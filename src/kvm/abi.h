@@ -1,9 +1,10 @@
 // KVM ABI pieces that the C++ view of the kernel headers gets wrong.
 //
-// Debian's linux-libc-dev declares the variable-length arrays of kvm_cpuid2, kvm_msrs
-// and kvm_msr_list with __DECLARE_FLEX_ARRAY, whose empty struct has size 1 in C++: the
-// structs grow by padding, the arrays move, and the ioctl numbers (which encode
-// sizeof) no longer match the kernel's. We use C-layout headers and our own numbers.
+// Debian's linux-libc-dev declares the variable-length arrays of kvm_cpuid2, kvm_msrs,
+// kvm_msr_list and kvm_irq_routing with __DECLARE_FLEX_ARRAY, whose empty struct has
+// size 1 in C++: the structs grow by padding, the arrays move, and the ioctl numbers
+// (which encode sizeof) no longer match the kernel's. We use C-layout headers and our
+// own numbers. (C++'s KVM_SET_GSI_ROUTING says 16 bytes, not 8: ENOTTY.)
 #pragma once
 
 #include <linux/kvm.h>
@@ -23,6 +24,10 @@ struct MsrsHeader {  // struct kvm_msrs without its entries
 struct MsrListHeader {  // struct kvm_msr_list without its indices
   uint32_t nmsrs;
 };
+struct IrqRoutingHeader {  // struct kvm_irq_routing without its entries
+  uint32_t nr;
+  uint32_t flags;
+};
 
 // struct kvm_xsave without its trailing flexible array (legacy area, header, first
 // extended components: what KVM_GET_XSAVE/KVM_SET_XSAVE transfer).
@@ -37,12 +42,16 @@ static_assert(sizeof(Xsave) == 4096);
 
 static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
 static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
+// The routing entries follow the 8-byte header directly (their alignment is 8).
+static_assert(sizeof(IrqRoutingHeader) == 8 && sizeof(kvm_irq_routing_entry) == 48 &&
+              alignof(kvm_irq_routing_entry) == 8);
 
 inline constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
 inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
 inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
 inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+inline constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, IrqRoutingHeader);
 inline constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave);
 inline constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave);
 

@@ -58,10 +58,9 @@ Result<EventFd> EventFd::create() {
   return e;
 }
 
-void EventFd::signal() const {
+bool EventFd::signal() const {
   uint64_t one = 1;
-  ssize_t r = ::write(fd_.get(), &one, sizeof(one));
-  (void)r;
+  return ::write(fd_.get(), &one, sizeof(one)) == static_cast<ssize_t>(sizeof(one));
 }
 
 uint64_t EventFd::drain() const {

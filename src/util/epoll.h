@@ -29,7 +29,9 @@ class EventFd {
  public:
   static Result<EventFd> create();
   int fd() const { return fd_.get(); }
-  void signal() const;   // adds 1 (async-signal-safe)
+  // Adds 1 (async-signal-safe); false when the write failed (the counter would
+  // overflow: nobody has read it for 2^64 - 2 signals).
+  bool signal() const;
   uint64_t drain() const;
 
  private:

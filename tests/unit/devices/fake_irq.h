@@ -1,4 +1,4 @@
-// An Irq that records every level change, for device tests.
+// An Irq that records every level change and every trigger, for device tests.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,7 @@ namespace vireo::devices {
 class FakeIrq : public Irq {
  public:
   void set_level(bool high) override { levels.push_back(high); }
+  void trigger() override { ++triggers; }
   bool level() const { return !levels.empty() && levels.back(); }
   size_t rising_edges() const {
     size_t n = 0;
@@ -19,6 +20,7 @@ class FakeIrq : public Irq {
     return n;
   }
   std::vector<bool> levels;
+  size_t triggers = 0;  // interrupt messages sent with trigger()
 };
 
 }  // namespace vireo::devices
