@@ -2,7 +2,8 @@
 # Runs the benchmarks (bench/) where KVM is: on this machine's /dev/kvm, or inside the KVM
 # sandbox (scripts/kvm-sandbox.sh) where there is none, QEMU (-accel kvm) beside vireo in
 # the same place. In the sandbox absolute times are those of QEMU's TCG: compare ratios.
-# What needs no KVM (decompressing kernels in-process) runs on the machine itself.
+# What needs no KVM (decompressing kernels in-process, guest memory access) runs on the
+# machine itself.
 #   scripts/bench.sh [--soak]   --soak: also the sandbox's own soak test (bench/sandbox_soak.sh)
 # Builds first (Release) and uses the cached fixtures; results go to stdout and
 # build/bench/*.json.
@@ -20,8 +21,9 @@ if ! { [ -r /dev/kvm ] && [ -w /dev/kvm ]; } || [ "${VIREO_SANDBOX:-auto}" = alw
 	in_kvm=(scripts/kvm-sandbox.sh --)
 	where="the KVM sandbox (QEMU TCG with nested SVM: ratios only)"
 fi
-echo "== kernel payloads unpacked in-process (this machine)"
-build/bin/vireo_unpack_bench --benchmark_filter=^BM_Unpack --benchmark_out=build/bench/unpack.json
+echo "== kernel payloads unpacked in-process, guest memory access (this machine)"
+build/bin/vireo_unpack_bench '--benchmark_filter=^BM_(Unpack|GuestMemory)' \
+	--benchmark_out=build/bench/unpack.json
 echo "== boot latency, memory, Linux to power-off: vireo and QEMU on $where"
 "${in_kvm[@]}" build/bin/vireo_boot_bench --benchmark_out=build/bench/boot.json
 "${in_kvm[@]}" build/bin/vireo_unpack_bench --benchmark_filter=^BM_Banner \

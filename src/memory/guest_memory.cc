@@ -3,12 +3,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include <fmt/format.h>
+
+#include "util/membarrier.h"
 
 namespace vireo::memory {
 
-namespace {
-constexpr uint64_t kPageSize = 4096;
+WritableSlice::~WritableSlice() {
+  if (mem_) mem_->mark_dirty(gpa_, bytes_.size());
 }
 
 Result<GuestMemory> GuestMemory::create(const std::vector<RangeSpec>& ranges,
@@ -35,6 +40,8 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RangeSpec>& ranges,
       return Error::from_errno(fmt::format("mmap(guest memory {:#x}+{:#x})", r.gpa, r.size));
     mem.regions_.push_back(Region{r.gpa, r.size, static_cast<uint8_t*>(p), offset});
     offset += r.size;
+    VIREO_ASSIGN_OR_RETURN(auto bitmap, DirtyBitmap::create(r.size / kPageSize));
+    mem.dirty_.push_back(std::move(bitmap));
   }
   return mem;
 }
@@ -42,8 +49,12 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RangeSpec>& ranges,
 GuestMemory::~GuestMemory() { unmap_all(); }
 
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept
-    : memfd_(std::move(o.memfd_)), regions_(std::move(o.regions_)) {
+    : memfd_(std::move(o.memfd_)),
+      regions_(std::move(o.regions_)),
+      dirty_(std::move(o.dirty_)),
+      tracking_(o.tracking_.exchange(false, std::memory_order_relaxed)) {
   o.regions_.clear();
+  o.dirty_.clear();
 }
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
@@ -51,7 +62,11 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
     unmap_all();
     memfd_ = std::move(o.memfd_);
     regions_ = std::move(o.regions_);
+    dirty_ = std::move(o.dirty_);
+    tracking_.store(o.tracking_.exchange(false, std::memory_order_relaxed),
+                    std::memory_order_relaxed);
     o.regions_.clear();
+    o.dirty_.clear();
   }
   return *this;
 }
@@ -59,6 +74,8 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
 void GuestMemory::unmap_all() {
   for (auto& r : regions_) ::munmap(r.host, r.size);
   regions_.clear();
+  dirty_.clear();
+  tracking_.store(false, std::memory_order_relaxed);
 }
 
 uint64_t GuestMemory::total_size() const {
@@ -79,11 +96,32 @@ bool GuestMemory::contains(uint64_t gpa, uint64_t len) const {
   return len <= r->size - (gpa - r->gpa);
 }
 
-Result<std::span<uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t len) const {
+Result<GuestMemory::HostRange> GuestMemory::host_range(uint64_t gpa, uint64_t len,
+                                                       const char* what) const {
   const Region* r = find(gpa);
   if (!r || len > r->size - (gpa - r->gpa))
-    return Error(fmt::format("guest range {:#x}+{:#x} is outside guest memory", gpa, len));
-  return std::span<uint8_t>(r->host + (gpa - r->gpa), len);
+    return Error(fmt::format("guest {} {:#x}+{:#x} is outside guest memory", what, gpa, len));
+  return HostRange{r->host + (gpa - r->gpa), static_cast<size_t>(r - regions_.data())};
+}
+
+Result<GuestMemory::HostRange> GuestMemory::aligned_host(uint64_t gpa, uint64_t size,
+                                                         const char* what) const {
+  // Regions start on page boundaries in both address spaces, so an aligned gpa is an
+  // aligned host address, and an aligned access never straddles two regions.
+  if (gpa % size != 0)
+    return Error(fmt::format("guest {} of {} bytes at {:#x} is not naturally aligned", what,
+                             size, gpa));
+  return host_range(gpa, size, what);
+}
+
+Result<std::span<const uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t len) const {
+  VIREO_ASSIGN_OR_RETURN(HostRange at, host_range(gpa, len, "range"));
+  return std::span<const uint8_t>(at.host, len);
+}
+
+Result<WritableSlice> GuestMemory::writable_slice(uint64_t gpa, uint64_t len) const {
+  VIREO_ASSIGN_OR_RETURN(HostRange at, host_range(gpa, len, "range"));
+  return WritableSlice(this, gpa, std::span<uint8_t>(at.host, len));
 }
 
 Result<void> GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
@@ -113,9 +151,47 @@ Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) const
                                in.size()));
     uint64_t n = std::min<uint64_t>(in.size() - done, r->end() - addr);
     std::memcpy(r->host + (addr - r->gpa), in.data() + done, n);
+    mark_in_region(static_cast<size_t>(r - regions_.data()), addr, n);
     done += n;
   }
   return {};
+}
+
+Result<void> GuestMemory::start_dirty_tracking() {
+  for (const auto& b : dirty_) b.clear();
+  tracking_.store(true, std::memory_order_relaxed);
+  auto barrier = process_memory_barrier();
+  if (!barrier.ok()) {
+    tracking_.store(false, std::memory_order_relaxed);
+    return barrier.error().context("start dirty tracking of guest memory");
+  }
+  return {};
+}
+
+void GuestMemory::stop_dirty_tracking() { tracking_.store(false, std::memory_order_relaxed); }
+
+Result<std::vector<uint64_t>> GuestMemory::take_dirty_bitmap(size_t region_index) {
+  if (region_index >= dirty_.size())
+    return Error(fmt::format("dirty bitmap of guest memory region {}: there are {} regions",
+                             region_index, dirty_.size()));
+  return dirty_[region_index].take();
+}
+
+void GuestMemory::mark_dirty(uint64_t gpa, uint64_t len) const {
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // see mark_in_region()
+  if (len == 0 || !tracking_.load(std::memory_order_relaxed)) return;
+  const uint64_t end = gpa + len < gpa ? UINT64_MAX : gpa + len;
+  for (size_t i = 0; i < regions_.size(); ++i) {
+    const uint64_t lo = std::max(gpa, regions_[i].gpa);
+    const uint64_t hi = std::min(end, regions_[i].end());
+    if (lo < hi) mark_tracked(i, lo, hi - lo);
+  }
+}
+
+void GuestMemory::mark_tracked(size_t region, uint64_t gpa, uint64_t len) const {
+  if (len == 0) return;
+  const uint64_t offset = gpa - regions_[region].gpa;
+  dirty_[region].mark(offset / kPageSize, (offset + len - 1) / kPageSize + 1);
 }
 
 }  // namespace vireo::memory

@@ -218,9 +218,9 @@ Result<ElfKernel> load_elf(const memory::GuestMemory& mem, std::span<const uint8
 
   // Pass 2: copy.
   for (const auto& ph : loads) {
-    VIREO_ASSIGN_OR_RETURN(auto dst, mem.slice(ph.paddr, ph.memsz));
-    std::memcpy(dst.data(), image.data() + ph.offset, ph.filesz);
-    std::memset(dst.data() + ph.filesz, 0, ph.memsz - ph.filesz);
+    VIREO_ASSIGN_OR_RETURN(auto dst, mem.writable_slice(ph.paddr, ph.memsz));
+    std::memcpy(dst.bytes().data(), image.data() + ph.offset, ph.filesz);
+    std::memset(dst.bytes().data() + ph.filesz, 0, ph.memsz - ph.filesz);
   }
   return out;
 }

@@ -30,7 +30,9 @@ class GuestPhysMemory {
 
 // GuestPhysMemory over the VMM's guest RAM. The compare-exchanges run the host's
 // `lock cmpxchg` on the shared mapping, so they are atomic against vCPUs running guest
-// code at the same time. Accesses outside RAM (MMIO) fail.
+// code at the same time. Accesses outside RAM (MMIO) fail. Every write and every
+// compare-exchange (also a failed one, as the CPU counts it) marks its page in the
+// GuestMemory's dirty bitmap: KVM's dirty log does not see what the VMM writes.
 class GuestMemoryPhys final : public GuestPhysMemory {
  public:
   explicit GuestMemoryPhys(const memory::GuestMemory& mem) : mem_(mem) {}

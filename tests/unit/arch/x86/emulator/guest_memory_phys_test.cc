@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
 #include "arch/x86/emulator/assist.h"
 #include "memory/guest_memory.h"
@@ -17,8 +18,21 @@ class GuestMemoryPhysTest : public ::testing::Test {
     ASSERT_TRUE(m.ok()) << m.error().message();
     ram = std::move(*m);
   }
+  // Pages of the (single) region marked since the last call, as page numbers.
+  std::vector<uint64_t> dirty_pages() {
+    std::vector<uint64_t> pages;
+    auto words = ram.take_dirty_bitmap(0);
+    EXPECT_TRUE(words.ok());
+    if (!words.ok()) return pages;
+    for (size_t w = 0; w < words->size(); ++w)
+      for (unsigned b = 0; b < 64; ++b)
+        if ((*words)[w] >> b & 1) pages.push_back(w * 64 + b);
+    return pages;
+  }
   memory::GuestMemory ram;
 };
+
+using Pages = std::vector<uint64_t>;
 
 TEST_F(GuestMemoryPhysTest, ReadWriteAndOutsideRam) {
   GuestMemoryPhys phys(ram);
@@ -29,6 +43,35 @@ TEST_F(GuestMemoryPhysTest, ReadWriteAndOutsideRam) {
   EXPECT_EQ(out[2], 3);
   EXPECT_FALSE(phys.read(0x400000, out).ok());
   EXPECT_FALSE(phys.write(0x3ffffe, in).ok());
+}
+
+// KVM's dirty log does not see the assist's writes: GuestMemoryPhys marks them.
+TEST_F(GuestMemoryPhysTest, WritesAndCompareExchangesMarkPagesDirty) {
+  GuestMemoryPhys phys(ram);
+  ASSERT_TRUE(ram.start_dirty_tracking().ok());
+  uint8_t out[4] = {};
+  ASSERT_TRUE(phys.read(0x1000, out).ok());
+  EXPECT_EQ(dirty_pages(), Pages{});
+  const uint8_t in[4] = {1, 2, 3, 4};
+  ASSERT_TRUE(phys.write(0x1ffe, in).ok());  // pages 1 and 2
+  EXPECT_EQ(dirty_pages(), (Pages{1, 2}));
+
+  uint64_t expected = 0;
+  auto r8 = phys.cmpxchg8(0x5008, expected, 9);
+  ASSERT_TRUE(r8.ok() && *r8);
+  EXPECT_EQ(dirty_pages(), Pages{5});
+  expected = 1;  // fails: a locked write cycle all the same, as the CPU counts it
+  r8 = phys.cmpxchg8(0x6000, expected, 9);
+  ASSERT_TRUE(r8.ok() && !*r8);
+  EXPECT_EQ(dirty_pages(), Pages{6});
+
+  std::array<uint64_t, 2> exp16{0, 0};
+  auto r16 = phys.cmpxchg16(0x7010, exp16, {1, 2});
+  ASSERT_TRUE(r16.ok() && *r16);
+  EXPECT_EQ(dirty_pages(), Pages{7});
+  EXPECT_FALSE(phys.cmpxchg16(0x400000, exp16, {1, 2}).ok());  // not RAM: nothing marked
+  EXPECT_FALSE(phys.cmpxchg8(0x8004, expected, 1).ok());        // unaligned: nothing either
+  EXPECT_EQ(dirty_pages(), Pages{});
 }
 
 TEST_F(GuestMemoryPhysTest, Cmpxchg8) {
@@ -115,6 +158,31 @@ TEST_F(GuestMemoryPhysTest, AssistCmpxchg16bThroughGuestRam) {
   EXPECT_EQ(*ram.read_obj<uint64_t>(0x5008), 0x2222u);
   // The walk set the accessed and dirty bits of the 2-MiB page.
   EXPECT_EQ(*ram.read_obj<uint64_t>(0x12000) & 0x60, 0x60u);
+}
+
+// The same instruction with dirty tracking on: the data page and the page-table pages
+// whose accessed/dirty bits the walk set are marked; the code page is only read.
+TEST_F(GuestMemoryPhysTest, AssistMarksWhatItWrote) {
+  ASSERT_TRUE(ram.write_obj<uint64_t>(0x10000, 0x11000 | 3).ok());
+  ASSERT_TRUE(ram.write_obj<uint64_t>(0x11000, 0x12000 | 3).ok());
+  ASSERT_TRUE(ram.write_obj<uint64_t>(0x12000, 0x0 | 0x83).ok());
+  ASSERT_TRUE(ram.start_dirty_tracking().ok());
+  SystemRegs s;
+  s.cr0 = kCr0Pe | kCr0Pg | kCr0Wp;
+  s.cr3 = 0x10000;
+  s.cr4 = kCr4Pae;
+  s.efer = kEferLme | kEferLma;
+  s.cs.l = 1;
+  Regs regs;
+  regs.rip = 0x1000;
+  regs.gpr[kRdi] = 0x5000;
+  regs.gpr[kRbx] = 0x1111;
+  regs.gpr[kRcx] = 0x2222;
+  GuestMemoryPhys phys(ram);
+  const uint8_t insn[] = {0xf0, 0x48, 0x0f, 0xc7, 0x0f};  // lock cmpxchg16b [rdi]
+  auto r = assist_bytes(insn, regs, s, phys, CpuFeatures{});
+  ASSERT_TRUE(std::holds_alternative<Completed>(r)) << to_string(r);
+  EXPECT_EQ(dirty_pages(), (Pages{0x5, 0x10, 0x11, 0x12}));
 }
 
 TEST(CpuFeaturesTest, FromCpuid) {
