@@ -82,6 +82,7 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   run->add_option("--profile-symbols", cfg.profile_symbols,
                   "System.map of the guest kernel, to name the addresses in --profile")
       ->type_name("FILE");
+  run->add_flag("--rng", cfg.rng, "A virtio-rng device (entropy from the host's getrandom)");
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
       ->type_name("PATH")
       ->default_val("/dev/kvm");

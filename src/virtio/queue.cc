@@ -36,6 +36,38 @@ bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx) {
 
 Queue::Queue(uint16_t max_size) { s_.max_size = max_size; }
 
+void encode_queue_state(StateWriter& w, const QueueState& s) {
+  w.u16(s.max_size);
+  w.u16(s.size);
+  w.boolean(s.ready);
+  w.u64(s.desc);
+  w.u64(s.avail);
+  w.u64(s.used);
+  w.u16(s.next_avail);
+  w.u16(s.next_used);
+  w.u16(s.signalled_used);
+  w.boolean(s.signalled_valid);
+  w.boolean(s.event_idx);
+  w.boolean(s.indirect);
+}
+
+Result<QueueState> decode_queue_state(StateReader& r) {
+  QueueState s;
+  VIREO_ASSIGN_OR_RETURN(s.max_size, r.u16());
+  VIREO_ASSIGN_OR_RETURN(s.size, r.u16());
+  VIREO_ASSIGN_OR_RETURN(s.ready, r.boolean());
+  VIREO_ASSIGN_OR_RETURN(s.desc, r.u64());
+  VIREO_ASSIGN_OR_RETURN(s.avail, r.u64());
+  VIREO_ASSIGN_OR_RETURN(s.used, r.u64());
+  VIREO_ASSIGN_OR_RETURN(s.next_avail, r.u16());
+  VIREO_ASSIGN_OR_RETURN(s.next_used, r.u16());
+  VIREO_ASSIGN_OR_RETURN(s.signalled_used, r.u16());
+  VIREO_ASSIGN_OR_RETURN(s.signalled_valid, r.boolean());
+  VIREO_ASSIGN_OR_RETURN(s.event_idx, r.boolean());
+  VIREO_ASSIGN_OR_RETURN(s.indirect, r.boolean());
+  return s;
+}
+
 void Queue::reset() {
   const uint16_t max = s_.max_size;
   s_ = QueueState{};

@@ -27,6 +27,7 @@
 
 #include "memory/guest_memory.h"
 #include "util/result.h"
+#include "util/state_codec.h"
 #include "virtio/descriptor_chain.h"
 
 namespace vireo::virtio {
@@ -45,6 +46,10 @@ struct QueueState {
   bool indirect = false;     // VIRTIO_F_INDIRECT_DESC negotiated
   bool operator==(const QueueState&) const = default;
 };
+
+// The encoding of a QueueState in a device's saved state.
+void encode_queue_state(StateWriter& w, const QueueState& s);
+Result<QueueState> decode_queue_state(StateReader& r);
 
 class Queue {
  public:

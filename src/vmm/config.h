@@ -31,6 +31,7 @@ struct VmConfig {
   std::optional<std::string> profile_path;     // write a guest profile here at exit
   std::optional<std::string> profile_symbols;  // System.map to name kernel addresses
   uint32_t profile_hz = 1000;                  // samples per second per vCPU
+  bool rng = false;             // --rng: a virtio-rng device
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

@@ -25,7 +25,10 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc.h"
 #include "util/file.h"
+#include "virtio/mmio_transport.h"
+#include "virtio/rng.h"
 #include "vmm/irq_line.h"
+#include "vmm/irqfd_irq.h"
 
 namespace vireo::vmm {
 
@@ -101,8 +104,9 @@ Result<void> Vm::load_boot_image() {
   if (!loaded.ok()) return loaded.error().context(fmt::format("kernel '{}'", cfg_.kernel_path));
   kernel_ = std::move(*loaded);
 
-  cmdline_ = cfg_.cmdline;
-  if (host_.emulated_kernel_mode() && looks_like_linux(image))
+  const bool linux_kernel = looks_like_linux(image);
+  cmdline_ = with_virtio_mmio_switches(cfg_.cmdline, linux_kernel);
+  if (host_.emulated_kernel_mode() && linux_kernel)
     cmdline_ = x86::add_emulated_host_switches(cmdline_, cfg_.boot_tuning);
 
   x86::BootInfo info;
@@ -200,7 +204,37 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
                                     [this] { request_stop({StopReason::kReset}); }),
                                 BusKind::kPio, layout::kPortAcpiPm, layout::kPortAcpiPmSize,
                                 std::nullopt));
+  if (cfg_.rng) VIREO_TRY(add_virtio_mmio("rng0", std::make_shared<virtio::Rng>()));
   return {};
+}
+
+Result<void> Vm::add_virtio_mmio(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {
+  VIREO_ASSIGN_OR_RETURN(auto transport, virtio::MmioTransport::create(std::move(device), mem_));
+  VIREO_ASSIGN_OR_RETURN(auto where,
+                         devices_->add_mmio(id, transport, virtio::mmio::kPageSize, true));
+  auto irq = IrqfdIrq::create(vm_, *where.gsi);
+  if (!irq.ok()) return irq.error().context(id);
+  transport->attach_irq(std::move(*irq));
+  for (size_t q = 0; q < transport->queue_count(); ++q) {
+    auto r = vm_.register_ioeventfd(transport->kick(q).fd(), where.base + virtio::mmio::kQueueNotify,
+                                    4, false, q);
+    if (!r.ok()) return r.error().context(fmt::format("{} queue {}", id, q));
+  }
+  virtio_mmio_.push_back(where);
+  return {};
+}
+
+std::string Vm::with_virtio_mmio_switches(std::string cmdline, bool linux_kernel) const {
+  // Linux with ACPI finds the devices in the DSDT; announcing them twice would make it
+  // probe each one twice (the second probe fails noisily). Other kernels (the test
+  // guests) and Linux booted with acpi=off get the switches.
+  const bool acpi_off = (" " + cmdline + " ").find(" acpi=off ") != std::string::npos;
+  if (linux_kernel && !acpi_off) return cmdline;
+  for (const auto& where : virtio_mmio_) {
+    if (!cmdline.empty()) cmdline += ' ';
+    cmdline += virtio::MmioTransport::cmdline_token(where);
+  }
+  return cmdline;
 }
 
 Result<void> Vm::setup_vcpus() {

@@ -19,6 +19,7 @@
 #include "vmm/exit_status.h"
 #include "vmm/insn_assist.h"
 #include "vmm/vcpu.h"
+#include "virtio/device.h"
 
 namespace vireo::vmm {
 
@@ -57,6 +58,12 @@ class Vm {
   Result<arch::x86::LoadedKernel> load_kernel_image(std::span<const uint8_t> image);
   static bool looks_like_linux(std::span<const uint8_t> image);
   Result<void> setup_devices(devices::Serial::WakeFn console_wake);
+  // Places a virtio device on its own virtio-mmio page, with an irqfd interrupt and an
+  // ioeventfd per queue.
+  Result<void> add_virtio_mmio(std::string id, std::shared_ptr<virtio::VirtioDevice> device);
+  // The command line plus the virtio_mmio.device= switches, for kernels that will not
+  // find the devices in the DSDT.
+  std::string with_virtio_mmio_switches(std::string cmdline, bool linux_kernel) const;
   Result<void> setup_vcpus();
 
   VmConfig cfg_;
@@ -75,6 +82,7 @@ class Vm {
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
   std::unique_ptr<DeviceManager> devices_;
+  std::vector<devices::Placement> virtio_mmio_;  // where the virtio-mmio pages went
   std::unique_ptr<InsnAssist> assist_;
   std::unique_ptr<SyscallRepair> syscall_repair_;  // emulated-kernel-mode hosts only
   std::unique_ptr<GuestProfiler> profiler_;        // with --profile

@@ -181,6 +181,13 @@ Bytes eisa_id(std::string_view id) {
   return out;
 }
 
+Bytes string(std::string_view s) {
+  Bytes out(s.size() + 2, 0);  // prefix, characters, NUL
+  out[0] = kStringPrefix;
+  std::copy(s.begin(), s.end(), out.begin() + 1);
+  return out;
+}
+
 Bytes name(std::string_view name, const Bytes& object) {
   Bytes out{kNameOp};
   append(out, name_string(name));
@@ -233,6 +240,31 @@ Bytes irq_descriptor(unsigned irq) {
   ByteWriter w(out);
   w.u8(0x22);
   w.u16(static_cast<uint16_t>(1u << irq));
+  return out;
+}
+
+Bytes memory32_fixed_descriptor(uint32_t base, uint32_t length) {
+  // Large item 0x86, 9 data bytes: information (bit 0: read-write), base, length.
+  Bytes out;
+  ByteWriter w(out);
+  w.u8(0x86);
+  w.u16(9);
+  w.u8(0x01);
+  w.u32(base);
+  w.u32(length);
+  return out;
+}
+
+Bytes extended_interrupt_descriptor(uint32_t gsi) {
+  // Large item 0x89: flags (bit 0 consumer, bit 1 edge, bit 2 active low, bit 3
+  // shared), the count of interrupts, then each as a DWord.
+  Bytes out;
+  ByteWriter w(out);
+  w.u8(0x89);
+  w.u16(6);
+  w.u8(0x03);
+  w.u8(1);
+  w.u32(gsi);
   return out;
 }
 

@@ -105,6 +105,7 @@ inline constexpr uint8_t kNameOp = 0x08;
 inline constexpr uint8_t kBytePrefix = 0x0a;
 inline constexpr uint8_t kWordPrefix = 0x0b;
 inline constexpr uint8_t kDwordPrefix = 0x0c;
+inline constexpr uint8_t kStringPrefix = 0x0d;
 inline constexpr uint8_t kQwordPrefix = 0x0e;
 inline constexpr uint8_t kScopeOp = 0x10;
 inline constexpr uint8_t kBufferOp = 0x11;
@@ -126,6 +127,8 @@ Bytes name_string(std::string_view name);
 Bytes integer(uint64_t value);
 // EISA ID ("PNP0501") as the compressed DWordConst _HID/_CID values use.
 Bytes eisa_id(std::string_view id);
+// A String object ("LNRO0005"): StringPrefix, the ASCII characters, a NUL.
+Bytes string(std::string_view s);
 
 // Name(name, object)
 Bytes name(std::string_view name, const Bytes& object);
@@ -143,6 +146,10 @@ Bytes device(std::string_view name, const std::vector<Bytes>& terms);
 Bytes io_port_descriptor(uint16_t min, uint16_t max, uint8_t alignment, uint8_t length);
 // IRQNoFlags() {irq}: edge triggered, active high, exclusive.
 Bytes irq_descriptor(unsigned irq);
+// Memory32Fixed(ReadWrite, base, length)
+Bytes memory32_fixed_descriptor(uint32_t base, uint32_t length);
+// Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi}: any GSI, not only 0-15.
+Bytes extended_interrupt_descriptor(uint32_t gsi);
 // ResourceTemplate() {descriptors}: the descriptors plus the end tag, as a Buffer.
 Bytes resource_template(const std::vector<Bytes>& descriptors);
 
