@@ -8,6 +8,8 @@ PKGS=(
   liblz4-dev libzstd-dev liblzma-dev zlib1g-dev libbz2-dev liblzo2-dev libxxhash-dev
   # Linux guest fixtures (scripts/build-linux-guest.sh)
   linux-source-6.1 busybox-static bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 zstd
+  # disk images for the virtio-blk tests (mkfs.ext4, e2fsck, debugfs)
+  e2fsprogs
   # comparison and measurement
   qemu-system-x86 hyperfine python3 tmux
 )

@@ -83,6 +83,13 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
                   "System.map of the guest kernel, to name the addresses in --profile")
       ->type_name("FILE");
   run->add_flag("--rng", cfg.rng, "A virtio-rng device (entropy from the host's getrandom)");
+  std::vector<std::string> disks;
+  run->add_option("--disk", disks,
+                  "A virtio-blk disk on a raw image file or block device (repeat for more): "
+                  "path=FILE[,readonly=on][,id=NAME][,serial=STR][,direct=on]")
+      ->type_name("SPEC")
+      ->allow_extra_args(false)
+      ->take_all();
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
       ->type_name("PATH")
       ->default_val("/dev/kvm");
@@ -129,6 +136,15 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
     return result;
   }
   cfg.memory = *mem;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    auto d = vmm::parse_disk(disks[i], i);
+    if (!d.ok()) {
+      result.err = d.error().message();
+      result.exit_code = vmm::exit_code::kUsageError;
+      return result;
+    }
+    cfg.disks.push_back(*d);
+  }
   cfg.initrd_path = initrd;
   if (cmdline) cfg.cmdline = *cmdline;
   cfg.unpack_bzimage = bzimage_unpack == "host";

@@ -3,9 +3,61 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "util/size.h"
 
 namespace vireo::vmm {
+
+namespace {
+
+Result<bool> on_off(std::string_view flag, std::string_view key, std::string_view value) {
+  if (value == "on") return true;
+  if (value == "off") return false;
+  return Error(fmt::format("{}: {}={} must be on or off", flag, key, value));
+}
+
+}  // namespace
+
+Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
+  DiskConfig d;
+  bool have_path = false;
+  size_t at = 0;
+  while (at <= spec.size()) {
+    const size_t comma = std::min(spec.find(',', at), spec.size());
+    const std::string_view item = spec.substr(at, comma - at);
+    at = comma + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos)
+      return Error(fmt::format("--disk: '{}' is not key=value (keys: path, readonly, id, serial, direct)",
+                               item));
+    const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "path") {
+      if (value.empty()) return Error("--disk: path= is empty");
+      d.path = value;
+      have_path = true;
+    } else if (key == "readonly") {
+      VIREO_ASSIGN_OR_RETURN(d.readonly, on_off("--disk", key, value));
+    } else if (key == "direct") {
+      VIREO_ASSIGN_OR_RETURN(d.direct, on_off("--disk", key, value));
+    } else if (key == "id") {
+      if (value.empty() || value.size() > 64 ||
+          value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+              std::string_view::npos)
+        return Error(fmt::format("--disk: id={} must be 1-64 letters, digits, '-' or '_'", value));
+      d.id = value;
+    } else if (key == "serial") {
+      if (value.size() > 20) return Error(fmt::format("--disk: serial={} is longer than 20 bytes", value));
+      d.serial = value;
+    } else {
+      return Error(fmt::format("--disk: unknown key '{}' (keys: path, readonly, id, serial, direct)", key));
+    }
+  }
+  if (!have_path) return Error("--disk: path=FILE is required");
+  if (d.id.empty()) d.id = fmt::format("disk{}", index);
+  if (d.serial.empty()) d.serial = d.id.substr(0, 20);
+  return d;
+}
 
 Result<void> validate(const VmConfig& cfg) {
   if (cfg.kernel_path.empty()) return Error("--kernel is required");
@@ -17,6 +69,9 @@ Result<void> validate(const VmConfig& cfg) {
     return Error(fmt::format("--memory {} is not a multiple of 4 KiB", format_size(cfg.memory)));
   if (cfg.memory > (1ull << 46))
     return Error(fmt::format("--memory {} is too large (at most 64T)", format_size(cfg.memory)));
+  std::set<std::string> ids;
+  for (const auto& d : cfg.disks)
+    if (!ids.insert(d.id).second) return Error(fmt::format("--disk: id={} is used twice", d.id));
   return {};
 }
 

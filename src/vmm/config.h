@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "util/result.h"
 
@@ -15,6 +17,20 @@ enum class OnReboot { kExit, kRestart };
 inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1";
 inline constexpr uint64_t kDefaultMemory = 512ull << 20;
 inline constexpr uint32_t kMaxCpus = 254;  // APIC IDs 0..253 (255 is broadcast, 254 IOAPIC)
+
+// One --disk: a virtio-blk device on a raw image file or block device.
+struct DiskConfig {
+  std::string path;
+  bool readonly = false;
+  bool direct = false;  // O_DIRECT on the image
+  std::string id;       // unique per VM; default "disk<N>"
+  std::string serial;   // what the guest reads as the disk's ID; default: the id
+  bool operator==(const DiskConfig&) const = default;
+};
+
+// Parses a --disk value: path=FILE[,readonly=on|off][,id=NAME][,serial=STR][,direct=on|off].
+// `index` is the disk's position (for the default id).
+Result<DiskConfig> parse_disk(std::string_view spec, size_t index);
 
 struct VmConfig {
   std::string kernel_path;
@@ -32,6 +48,7 @@ struct VmConfig {
   std::optional<std::string> profile_symbols;  // System.map to name kernel addresses
   uint32_t profile_hz = 1000;                  // samples per second per vCPU
   bool rng = false;             // --rng: a virtio-rng device
+  std::vector<DiskConfig> disks;  // --disk, in order
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

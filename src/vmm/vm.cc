@@ -25,6 +25,7 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc.h"
 #include "util/file.h"
+#include "virtio/block.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/rng.h"
 #include "vmm/irq_line.h"
@@ -205,6 +206,11 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
                                 BusKind::kPio, layout::kPortAcpiPm, layout::kPortAcpiPmSize,
                                 std::nullopt));
   if (cfg_.rng) VIREO_TRY(add_virtio_mmio("rng0", std::make_shared<virtio::Rng>()));
+  for (const auto& d : cfg_.disks) {
+    auto disk = block::DiskImage::open(d.path, {.readonly = d.readonly, .direct = d.direct});
+    if (!disk.ok()) return disk.error().context("--disk " + d.id);
+    VIREO_TRY(add_virtio_mmio(d.id, std::make_shared<virtio::Block>(std::move(*disk), d.serial)));
+  }
   return {};
 }
 
