@@ -5,7 +5,9 @@
  *                  64 KiB), a chain with a readable header and three writable parts, a
  *                  64 KiB request split over two buffers. Checks used lengths, that the
  *                  filled bytes look random and nothing else was written, that two
- *                  64-byte fills differ, that 64 KiB hold every byte value.
+ *                  64-byte fills differ, that 64 KiB hold every byte value. `cap=N`:
+ *                  the used length the device gives at most (default 65536, vireo's;
+ *                  0 for no limit, e.g. QEMU's virtio-rng).
  *   mode=inflight  fills the whole queue, kicks once, waits for every chain (`rounds=N`
  *                  times, default 3, so the ring indices wrap).
  *   mode=oob       a hostile chain (`bad=addr`: a buffer outside guest RAM, the default;
@@ -134,6 +136,7 @@ int guest_main(const struct hvm_start_info* si) {
   in_ring3 = cmdline_u64("ring", 0) == 3;
   /* About 10 s at 1 GHz: the device answers in microseconds. */
   rng_job.timeout = cmdline_u64("timeout_cycles", 10000000000ULL);
+  rng_job.cap = (uint32_t)cmdline_u64("cap", 65536);
   GUEST_CHECK(virtio_mmio_find(VIRTIO_ID_ENTROPY, &dev),
               "no virtio-rng on the command line (vireo run --rng)");
   printf("virtio_rng: device at %#lx size %#lx gsi %u vendor %#x\n", dev.base, dev.size, dev.gsi,

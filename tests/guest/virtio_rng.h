@@ -10,17 +10,16 @@
 
 #define RNG_CANARY 0xa5     /* what the buffers hold before the device fills them */
 #define RNG_GUARD 64        /* canary bytes after each buffer that must stay untouched */
-#define RNG_MAX_REQUEST 65536 /* vireo gives at most this many bytes per request */
 #define RNG_BUF_BYTES (320 * 1024)
 #define RNG_READ_REQUESTS 10
 #define RNG_MAX_PARTS 3
 
 /* One request of mode=read: an optional device-readable header (the device must ignore
- * it), then up to RNG_MAX_PARTS device-writable parts; `want` is the used length. */
+ * it), then up to RNG_MAX_PARTS device-writable parts. The device fills them all, up to
+ * rng_job.cap bytes. */
 struct rng_request {
   uint32_t header;
   uint32_t parts[RNG_MAX_PARTS];
-  uint32_t want;
 };
 extern const struct rng_request rng_requests[RNG_READ_REQUESTS];
 
@@ -35,6 +34,7 @@ struct rng_job {
   struct virtq q;
   uint64_t timeout;   /* TSC cycles to wait for one used entry */
   uint32_t rounds;    /* mode=inflight: full queues, each with one kick */
+  uint32_t cap;       /* bytes the device gives per request at most (0: no limit) */
   uint32_t used_len[RNG_READ_REQUESTS];
   uint32_t canary_hits[RNG_READ_REQUESTS]; /* filled bytes that still read RNG_CANARY */
   uint32_t pending_before_kick;            /* mode=inflight, last round */
