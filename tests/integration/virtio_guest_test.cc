@@ -112,7 +112,8 @@ TEST_P(VirtioGuestHostile, NeedsResetThenRecovers) {
   EXPECT_NE(r.out.find("PASS"), std::string::npos) << r.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Bad, VirtioGuestHostile, ::testing::Values("addr", "loop"));
+INSTANTIATE_TEST_SUITE_P(Bad, VirtioGuestHostile, ::testing::Values("addr", "loop"),
+                         [](const auto& info) { return std::string(info.param); });
 
 // Without --rng there is no device on the command line, and the guest says so.
 TEST(VirtioGuest, NoDeviceWithoutRng) {
