@@ -20,6 +20,13 @@ ring0=$(printf '%s\n' "$dis" | awk '/^Disassembly of section/ { user = ($4 == ".
 bad=$(printf '%s\n' "$ring0" | grep -E -i '^ +[0-9a-f]+:[[:space:]]+(int3|int[[:space:]]|into|xsave|xrstor|popcnt|lzcnt|tzcnt|clac|stac|fwait|wait$|cmpxchg16b|v[a-z0-9]+[[:space:]]+%[xyz]mm)')
 [ -z "$bad" ] || [ "$allow_assisted" = --allow-assisted ] || fail "ring-0 code uses instructions the host cannot emulate:
 $bad"
+# Ring-3 code (.user, 0x200000-0x3fffff) must not call or jump into the rest of the image:
+# those pages are supervisor-only (a loop the compiler turned into memset() would #PF).
+user=$(printf '%s\n' "$dis" | awk '/^Disassembly of section/ { user = ($4 == ".user:") } user')
+out=$(printf '%s\n' "$user" | grep -E '^ +[0-9a-f]+:[[:space:]]+(call|j[a-z]+)[[:space:]]+[0-9a-f]+ <' |
+  grep -v -E '(call|j[a-z]+)[[:space:]]+[23][0-9a-f]{5} <')
+[ -z "$out" ] || fail "ring-3 code calls or jumps out of the .user section:
+$out"
 sse=$(printf '%s\n' "$dis" | grep -E '%[xyz]mm[0-9]')
 [ -z "$sse" ] || fail "SSE/AVX instructions (SSE is never enabled in the guests):
 $sse"
