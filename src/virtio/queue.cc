@@ -103,8 +103,19 @@ Result<bool> Queue::has_available(const memory::GuestMemory& mem) const {
 
 Result<std::optional<DescriptorChain>> Queue::pop(const memory::GuestMemory& mem) {
   VIREO_ASSIGN_OR_RETURN(uint16_t idx, avail_idx(mem));
-  const uint16_t pending = static_cast<uint16_t>(idx - s_.next_avail);
-  if (pending == 0) return std::optional<DescriptorChain>();
+  uint16_t pending = static_cast<uint16_t>(idx - s_.next_avail);
+  if (pending == 0) {
+    if (!s_.event_idx) return std::optional<DescriptorChain>();
+    // With EVENT_IDX the driver kicks only when its available index passes avail_event,
+    // so a device that has taken everything must move avail_event up to it, or it never
+    // hears of the next buffer. Then look once more: a buffer made available before the
+    // driver could see the new avail_event got no kick.
+    VIREO_TRY(mem.store_release<uint16_t>(avail_event_addr(), s_.next_avail));
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    VIREO_ASSIGN_OR_RETURN(idx, avail_idx(mem));
+    pending = static_cast<uint16_t>(idx - s_.next_avail);
+    if (pending == 0) return std::optional<DescriptorChain>();
+  }
   if (pending > s_.size)
     return Error(fmt::format("the available index moved {} entries past the device, more than "
                              "the queue's {}", pending, s_.size));

@@ -65,7 +65,9 @@ class Queue {
   // max_size, aligned areas inside guest RAM.
   Result<void> validate(const memory::GuestMemory& mem) const;
 
-  // The next available chain; nullopt when the driver has made none available.
+  // The next available chain; nullopt when the driver has made none available. With
+  // EVENT_IDX, finding the ring empty also publishes avail_event (the driver's next
+  // buffer gets a kick), so a device that pops until nullopt never misses one.
   Result<std::optional<DescriptorChain>> pop(const memory::GuestMemory& mem);
   // Returns a chain to the driver: `len` is the number of bytes the device wrote.
   Result<void> add_used(const memory::GuestMemory& mem, uint16_t head, uint32_t len);

@@ -48,16 +48,13 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
   VIREO_TRY(epoll.add(vm->stop_fd(), EPOLLIN, kTokStop));
   static bool host_reported = false;
   // Said once, for Linux guests (which get extra switches); test guests stay silent.
-  bool added = vm->effective_cmdline() != cfg.cmdline;
-  if (!cfg.quiet && !host_reported && vm->host().emulated_kernel_mode() && added) {
+  const std::string& added = vm->host_switches();
+  if (!cfg.quiet && !host_reported && !added.empty()) {
     host_reported = true;
     fmt::print(stderr,
                "vireo: this host's CPU has no VT-x/AMD-V: its KVM emulates guest kernel mode, and "
-               "vireo completes the instructions it rejects{}{}",
-               added ? fmt::format(" (guest command line += \"{}\")",
-                                   vm->effective_cmdline().substr(cfg.cmdline.size() + (cfg.cmdline.empty() ? 0 : 1)))
-                     : "",
-               ::isatty(STDIN_FILENO) ? "\r\n" : "\n");
+               "vireo completes the instructions it rejects (guest command line += \"{}\"){}",
+               added, ::isatty(STDIN_FILENO) ? "\r\n" : "\n");
   }
   auto started = std::chrono::steady_clock::now();
   vm->start();

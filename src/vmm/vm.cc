@@ -107,8 +107,11 @@ Result<void> Vm::load_boot_image() {
 
   const bool linux_kernel = looks_like_linux(image);
   cmdline_ = with_virtio_mmio_switches(cfg_.cmdline, linux_kernel);
-  if (host_.emulated_kernel_mode() && linux_kernel)
+  if (host_.emulated_kernel_mode() && linux_kernel) {
+    const size_t before = cmdline_.size();
     cmdline_ = x86::add_emulated_host_switches(cmdline_, cfg_.boot_tuning);
+    host_switches_ = cmdline_.substr(std::min(cmdline_.size(), before + (before ? 1 : 0)));
+  }
 
   x86::BootInfo info;
   info.e820 = x86::build_e820(cfg_.memory);

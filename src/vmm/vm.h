@@ -50,6 +50,9 @@ class Vm {
   uint64_t syscall_repairs() const { return syscall_repair_ ? syscall_repair_->repairs() : 0; }
   // The command line the guest got (vireo may add switches on some hosts).
   const std::string& effective_cmdline() const { return cmdline_; }
+  // The switches added to a Linux command line for a host that emulates guest kernel
+  // mode ("" otherwise).
+  const std::string& host_switches() const { return host_switches_; }
 
  private:
   Vm() = default;
@@ -87,6 +90,7 @@ class Vm {
   std::unique_ptr<SyscallRepair> syscall_repair_;  // emulated-kernel-mode hosts only
   std::unique_ptr<GuestProfiler> profiler_;        // with --profile
   std::string cmdline_;
+  std::string host_switches_;
   EventFd stop_fd_;
   std::mutex stop_mu_;
   StopEvent stop_;

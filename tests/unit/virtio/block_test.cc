@@ -326,6 +326,7 @@ TEST(VirtioBlock, ManyRequestsInFlight) {
   uint16_t made = 0;
   for (int round = 0; round < 10; ++round) {
     std::vector<std::pair<uint64_t, uint64_t>> bufs;  // {sector, buffer}
+    const uint16_t before = f.drv.avail_idx();
     for (int i = 0; i < 5; ++i, ++made) {
       const uint64_t sector = (round * 37 + i * 11) % (kDiskBytes / 512 - 8);
       const uint64_t h = f.header(blk::kTypeIn, sector), b = f.drv.alloc(4096),
@@ -336,6 +337,7 @@ TEST(VirtioBlock, ManyRequestsInFlight) {
         f.drv.add_indirect({{h, 16, false}, {b, 2048, true}, {b + 2048, 2048, true}, {st, 1, true}});
       bufs.push_back({sector, b});
     }
+    ASSERT_TRUE(f.drv.would_kick(before, true)) << "round " << round << ": a real driver would not kick";
     f.kick();
     ASSERT_TRUE(f.used_reaches(made)) << "round " << round;
     for (auto [sector, b] : bufs) EXPECT_EQ(f.bytes(b, 4096), expected(sector * 512, 4096));

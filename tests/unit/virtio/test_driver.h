@@ -108,6 +108,17 @@ class TestDriver {
     return head;
   }
 
+  // Whether a real driver would notify after making entries available since
+  // `old_avail` (2.7.13.4): with EVENT_IDX once its index passed avail_event, without it
+  // unless the device set VIRTQ_USED_F_NO_NOTIFY.
+  bool would_kick(uint16_t old_avail, bool event_idx) {
+    if (!event_idx) return !(used_flags() & split::kUsedNoNotify);
+    const uint16_t event = avail_event();
+    return static_cast<uint16_t>(avail_idx_ - event - 1) <
+           static_cast<uint16_t>(avail_idx_ - old_avail);
+  }
+  uint16_t avail_idx() const { return avail_idx_; }
+
   uint16_t used_idx() { return *mem_.read_obj<uint16_t>(used_ + 2); }
   uint16_t used_flags() { return *mem_.read_obj<uint16_t>(used_); }
   // The used element `n` (in ring order): {id, len}.
