@@ -5,6 +5,7 @@ PKGS=(
   build-essential g++ cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  liburing-dev
   liblz4-dev libzstd-dev liblzma-dev zlib1g-dev libbz2-dev liblzo2-dev libxxhash-dev
   # Linux guest fixtures (scripts/build-linux-guest.sh)
   linux-source-6.1 busybox-static bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 zstd

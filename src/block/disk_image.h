@@ -41,6 +41,12 @@ class DiskImage {
   bool readonly() const { return options_.readonly; }
   bool is_block_device() const { return block_device_; }
 
+  // The descriptor a request of these buffers at `offset` goes through: with `direct`,
+  // the O_DIRECT one if everything is aligned for it, else the cached one. For callers
+  // that do the I/O themselves (an io_uring). fd() is the locked one (flushes).
+  int fd_for(std::span<const iovec> iov, uint64_t offset) const;
+  int fd() const { return fd_.get(); }
+
   // Reads or writes the whole of `iov` at `offset` (retrying short transfers), or fails
   // with the errno of the system call. The range must lie inside size().
   Result<void> read(std::span<const iovec> iov, uint64_t offset) const;
@@ -55,7 +61,6 @@ class DiskImage {
 
  private:
   DiskImage() = default;
-  int fd_for(std::span<const iovec> iov, uint64_t offset) const;
   Result<void> transfer(bool write, std::span<const iovec> iov, uint64_t offset) const;
 
   std::string path_;

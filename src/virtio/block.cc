@@ -53,8 +53,10 @@ bool inside(uint64_t sector, uint64_t sectors, uint64_t capacity) {
 
 }  // namespace
 
-Block::Block(block::DiskImage disk, std::string serial)
-    : disk_(std::move(disk)), serial_(std::move(serial)) {}
+Block::Block(block::DiskImage disk, std::string serial, Engine engine)
+    : disk_(std::move(disk)), serial_(std::move(serial)), engine_choice_(engine) {}
+
+Block::~Block() { deactivate(); }
 
 uint32_t Block::device_type() const { return device_id::kBlock; }
 
@@ -94,10 +96,16 @@ void Block::read_config(uint64_t offset, std::span<uint8_t> data) const {
 Result<void> Block::activate(const Activation& activation) {
   deactivate();
   act_ = activation;
-  broken_ = false;
+  broken_ = used_ = false;
+  if (engine_choice_ == Engine::kAuto) {
+    auto u = block::Uring::create(kQueueSize);
+    if (u.ok()) uring_ = std::move(*u);  // else: one system call at a time
+  }
+  in_flight_.clear();
+  in_flight_.resize(kQueueSize);
   resume();
   if (!thread_) {
-    act_ = {};
+    deactivate();
     return Error("virtio-blk: cannot start its I/O thread");
   }
   return {};
@@ -105,16 +113,22 @@ Result<void> Block::activate(const Activation& activation) {
 
 void Block::deactivate() {
   thread_.reset();
+  drain(false);
+  uring_.reset();
+  in_flight_.clear();
   act_ = {};
 }
 
-// Requests are served synchronously on the I/O thread, so once it is joined none is in
-// flight: the queue state alone describes the device.
-void Block::pause() { thread_.reset(); }
+void Block::pause() {
+  thread_.reset();
+  drain(true);
+}
 
 void Block::resume() {
   if (!act_.interrupts || thread_) return;
-  auto t = IoThread::start("virtio-blk", {{act_.kicks[0].fd(), [this] { on_kick(); }}});
+  std::vector<IoThread::Watch> watches = {{act_.kicks[0].fd(), [this] { on_kick(); }}};
+  if (uring_) watches.push_back({uring_->event_fd(), [this] { on_completions(); }});
+  auto t = IoThread::start("virtio-blk", std::move(watches));
   if (t.ok()) thread_ = std::move(*t);
 }
 
@@ -123,30 +137,64 @@ void Block::on_kick() {
   process_queue();
 }
 
+void Block::broken(std::string why) {
+  if (broken_) return;
+  broken_ = true;
+  act_.interrupts->needs_reset(std::move(why));
+}
+
 void Block::process_queue() {
   Queue& q = act_.queues[0];
   if (broken_ || !q.state().ready) return;
-  const auto& mem = *act_.mem;
-  bool used = false;
   for (;;) {
-    auto chain = q.pop(mem);
+    auto chain = q.pop(*act_.mem);
     if (!chain.ok()) {
-      broken_ = true;
-      act_.interrupts->needs_reset(chain.error().message());
-      return;
+      broken(chain.error().message());
+      break;
     }
     if (!*chain) break;
-    const uint32_t len = serve(**chain);
-    if (!q.add_used(mem, (*chain)->head, len).ok()) {
-      broken_ = true;
-      act_.interrupts->needs_reset("used ring is not writable");
-      return;
-    }
-    used = true;
+    serve(**chain);
+    if (broken_) break;
   }
-  if (!used) return;
-  auto notify = q.should_notify(mem);
+  if (unsubmitted_) {
+    unsubmitted_ = false;
+    if (auto r = uring_->submit(); !r.ok()) broken(r.error().message());
+  }
+  notify_if_used();
+}
+
+void Block::on_completions() {
+  uring_->drain_event();
+  block::Uring::Completion c;
+  for (;;) {
+    auto got = uring_->next(c, false);
+    if (!got.ok() || !*got) break;
+    finish(c.user_data, c.result);
+  }
+  notify_if_used();
+}
+
+void Block::notify_if_used() {
+  if (!used_ || broken_) return;
+  used_ = false;
+  auto notify = act_.queues[0].should_notify(*act_.mem);
   if (!notify.ok() || *notify) act_.interrupts->used_buffers(0);
+}
+
+void Block::drain(bool deliver) {
+  if (!uring_) return;
+  while (in_flight_count_ > 0) {
+    block::Uring::Completion c;
+    auto got = uring_->next(c, true);
+    if (!got.ok()) break;  // the kernel gives no more: nothing can still write the buffers
+    if (deliver) {
+      finish(c.user_data, c.result);
+    } else if (c.user_data < in_flight_.size() && in_flight_[c.user_data]) {
+      in_flight_[c.user_data].reset();
+      --in_flight_count_;
+    }
+  }
+  if (deliver) notify_if_used();
 }
 
 Block::Outcome Block::fail(uint8_t status) {
@@ -154,30 +202,46 @@ Block::Outcome Block::fail(uint8_t status) {
   return {status};
 }
 
-uint32_t Block::serve(const DescriptorChain& chain) {
-  const auto status_at = status_address(chain);
-  if (!status_at) {  // nowhere to say how it went: give the chain back untouched
+void Block::complete(uint16_t head, std::optional<uint64_t> status_addr, Outcome o) {
+  uint32_t len = 0;
+  if (status_addr && act_.mem->write_obj<uint8_t>(*status_addr, o.status).ok())
+    len = o.written + 1;
+  if (!act_.queues[0].add_used(*act_.mem, head, len).ok()) {
+    broken("used ring is not writable");
+    return;
+  }
+  used_ = true;
+}
+
+void Block::serve(const DescriptorChain& chain) {
+  const auto status_addr = status_address(chain);
+  if (!status_addr) {  // nowhere to say how it went: give the chain back untouched
     stats_.errors.fetch_add(1, std::memory_order_relaxed);
-    return 0;
+    complete(chain.head, std::nullopt, {blk::kStatusIoErr});
+    return;
+  }
+  if (chain.head < in_flight_.size() && in_flight_[chain.head]) {
+    broken(fmt::format("descriptor {} made available again while its request is in flight",
+                       chain.head));
+    return;
   }
   ChainReader reader(*act_.mem, chain);
   auto header = reader.read_obj<blk::RequestHeader>();
-  const Outcome o = header.ok() ? dispatch(chain, *header, chain.writable_bytes() - 1)
-                                : fail(blk::kStatusIoErr);
-  if (!act_.mem->write_obj<uint8_t>(*status_at, o.status).ok()) return 0;
-  return o.written + 1;
+  const Served o = header.ok()
+                       ? dispatch(chain, *header, chain.writable_bytes() - 1, *status_addr)
+                       : Served(fail(blk::kStatusIoErr));
+  if (o) complete(chain.head, status_addr, *o);
 }
 
-Block::Outcome Block::dispatch(const DescriptorChain& chain, const blk::RequestHeader& h,
-                               uint64_t data_writable) {
+Block::Served Block::dispatch(const DescriptorChain& chain, const blk::RequestHeader& h,
+                              uint64_t data_writable, uint64_t status_addr) {
   switch (h.type) {
     case blk::kTypeIn:
-      return read(chain, h.sector, data_writable);
+      return read(chain, h.sector, data_writable, status_addr);
     case blk::kTypeOut:
-      return write(chain, h.sector);
+      return write(chain, h.sector, status_addr);
     case blk::kTypeFlush:
-      stats_.flushes.fetch_add(1, std::memory_order_relaxed);
-      return disk_.flush().ok() ? Outcome{blk::kStatusOk} : fail(blk::kStatusIoErr);
+      return flush(chain.head, status_addr);
     case blk::kTypeGetId:
       return get_id(chain, data_writable);
     case blk::kTypeDiscard:
@@ -191,44 +255,117 @@ Block::Outcome Block::dispatch(const DescriptorChain& chain, const blk::RequestH
   }
 }
 
-Block::Outcome Block::read(const DescriptorChain& chain, uint64_t sector, uint64_t len) {
-  const uint64_t capacity = disk_.size() / kSectorSize;
-  if (len % kSectorSize != 0 || !inside(sector, len / kSectorSize, capacity))
-    return fail(blk::kStatusIoErr);
-  // The disk reads straight into the guest's buffers; each slice marks its pages dirty
-  // when it goes, after the read.
-  std::vector<memory::WritableSlice> slices;
-  std::vector<iovec> iov;
-  for (const Piece& p : pieces(chain, true, 0, len)) {
-    auto s = act_.mem->writable_slice(p.gpa, p.len);
-    if (!s.ok()) return fail(blk::kStatusIoErr);
-    iov.push_back({s->bytes().data(), s->bytes().size()});
-    slices.push_back(std::move(*s));
+bool Block::start(uint16_t head, InFlight& req) {
+  if (!uring_ || head >= in_flight_.size()) return false;
+  auto& slot = in_flight_[head];
+  slot = std::move(req);  // the iovec array stays where it is: the kernel reads it later
+  const auto n = static_cast<unsigned>(slot->iov.size());
+  bool queued = false;
+  switch (slot->type) {
+    case blk::kTypeIn:
+      queued = uring_->readv(disk_.fd_for(slot->iov, slot->offset), slot->iov.data(), n,
+                             slot->offset, head);
+      break;
+    case blk::kTypeOut:
+      queued = uring_->writev(disk_.fd_for(slot->iov, slot->offset), slot->iov.data(), n,
+                              slot->offset, head);
+      break;
+    default:
+      queued = uring_->fdatasync(disk_.fd(), head);
+      break;
   }
-  if (!disk_.read(iov, sector * kSectorSize).ok()) return fail(blk::kStatusIoErr);
-  stats_.reads.fetch_add(1, std::memory_order_relaxed);
-  stats_.bytes_read.fetch_add(len, std::memory_order_relaxed);
-  return {blk::kStatusOk, static_cast<uint32_t>(len)};
+  if (!queued) {  // cannot happen (an entry per queue slot); then it is done synchronously
+    req = std::move(*slot);
+    slot.reset();
+    return false;
+  }
+  ++in_flight_count_;
+  unsubmitted_ = true;
+  return true;
 }
 
-Block::Outcome Block::write(const DescriptorChain& chain, uint64_t sector) {
-  const uint64_t len = chain.readable_bytes() - sizeof(blk::RequestHeader);
-  const uint64_t capacity = disk_.size() / kSectorSize;
-  if (disk_.readonly() || len % kSectorSize != 0 || !inside(sector, len / kSectorSize, capacity))
-    return fail(blk::kStatusIoErr);
-  std::vector<iovec> iov;
-  for (const Piece& p : pieces(chain, false, sizeof(blk::RequestHeader), len)) {
-    auto s = act_.mem->slice(p.gpa, p.len);
-    if (!s.ok()) return fail(blk::kStatusIoErr);
-    // pwritev only reads through the iovec.
-    iov.push_back({const_cast<uint8_t*>(s->data()), s->size()});
+void Block::finish(uint64_t head, int32_t result) {
+  if (head >= in_flight_.size() || !in_flight_[head]) return;
+  InFlight req = std::move(*in_flight_[head]);
+  in_flight_[head].reset();
+  --in_flight_count_;
+  if (broken_) return;  // the driver must reset; nothing more goes to its rings
+  Outcome o{blk::kStatusOk};
+  if (result < 0) {
+    o = fail(blk::kStatusIoErr);
+  } else if (req.type == blk::kTypeFlush) {
+    stats_.flushes.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    // A short transfer (rare on files and block devices) is finished the plain way.
+    const bool whole = static_cast<uint64_t>(result) == req.len;
+    const bool ok = whole || (req.type == blk::kTypeIn ? disk_.read(req.iov, req.offset)
+                                                        : disk_.write(req.iov, req.offset))
+                                 .ok();
+    if (!ok) {
+      o = fail(blk::kStatusIoErr);
+    } else if (req.type == blk::kTypeIn) {
+      stats_.reads.fetch_add(1, std::memory_order_relaxed);
+      stats_.bytes_read.fetch_add(req.len, std::memory_order_relaxed);
+      o = {blk::kStatusOk, static_cast<uint32_t>(req.len)};
+    } else {
+      o = done_write(req.len);
+    }
   }
-  if (!disk_.write(iov, sector * kSectorSize).ok()) return fail(blk::kStatusIoErr);
+  req.slices.clear();  // the read's pages are dirty before the driver sees the request done
+  complete(static_cast<uint16_t>(head), req.status_addr, o);
+}
+
+Block::Outcome Block::done_write(uint64_t len) {
   // A driver that did not take VIRTIO_BLK_F_FLUSH expects writes to be durable when done.
   if (!negotiated(blk::kFeatureFlush) && !disk_.flush().ok()) return fail(blk::kStatusIoErr);
   stats_.writes.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_written.fetch_add(len, std::memory_order_relaxed);
   return {blk::kStatusOk};
+}
+
+Block::Served Block::read(const DescriptorChain& chain, uint64_t sector, uint64_t len,
+                          uint64_t status_addr) {
+  const uint64_t capacity = disk_.size() / kSectorSize;
+  if (len % kSectorSize != 0 || !inside(sector, len / kSectorSize, capacity))
+    return fail(blk::kStatusIoErr);
+  // The disk reads straight into the guest's buffers; each slice marks its pages dirty
+  // when it goes, after the read.
+  InFlight req{blk::kTypeIn, status_addr, sector * kSectorSize, len, {}, {}};
+  for (const Piece& p : pieces(chain, true, 0, len)) {
+    auto s = act_.mem->writable_slice(p.gpa, p.len);
+    if (!s.ok()) return fail(blk::kStatusIoErr);
+    req.iov.push_back({s->bytes().data(), s->bytes().size()});
+    req.slices.push_back(std::move(*s));
+  }
+  if (start(chain.head, req)) return std::nullopt;
+  if (!disk_.read(req.iov, req.offset).ok()) return fail(blk::kStatusIoErr);
+  stats_.reads.fetch_add(1, std::memory_order_relaxed);
+  stats_.bytes_read.fetch_add(len, std::memory_order_relaxed);
+  return Outcome{blk::kStatusOk, static_cast<uint32_t>(len)};
+}
+
+Block::Served Block::write(const DescriptorChain& chain, uint64_t sector, uint64_t status_addr) {
+  const uint64_t len = chain.readable_bytes() - sizeof(blk::RequestHeader);
+  const uint64_t capacity = disk_.size() / kSectorSize;
+  if (disk_.readonly() || len % kSectorSize != 0 || !inside(sector, len / kSectorSize, capacity))
+    return fail(blk::kStatusIoErr);
+  InFlight req{blk::kTypeOut, status_addr, sector * kSectorSize, len, {}, {}};
+  for (const Piece& p : pieces(chain, false, sizeof(blk::RequestHeader), len)) {
+    auto s = act_.mem->slice(p.gpa, p.len);
+    if (!s.ok()) return fail(blk::kStatusIoErr);
+    // pwritev only reads through the iovec.
+    req.iov.push_back({const_cast<uint8_t*>(s->data()), s->size()});
+  }
+  if (start(chain.head, req)) return std::nullopt;
+  if (!disk_.write(req.iov, req.offset).ok()) return fail(blk::kStatusIoErr);
+  return done_write(len);
+}
+
+Block::Served Block::flush(uint16_t head, uint64_t status_addr) {
+  InFlight req{blk::kTypeFlush, status_addr, 0, 0, {}, {}};
+  if (!disk_.readonly() && start(head, req)) return std::nullopt;
+  stats_.flushes.fetch_add(1, std::memory_order_relaxed);
+  return disk_.flush().ok() ? Outcome{blk::kStatusOk} : fail(blk::kStatusIoErr);
 }
 
 Block::Outcome Block::get_id(const DescriptorChain& chain, uint64_t len) {

@@ -12,10 +12,12 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "block/disk_image.h"
+#include "block/uring.h"
 #include "virtio/device.h"
 #include "virtio/io_thread.h"
 #include "virtio/spec.h"
@@ -94,9 +96,14 @@ class Block : public VirtioDevice {
   static constexpr uint32_t kMaxDiscardSegments = 32;
   static constexpr uint32_t kDiscardAlignSectors = 8;  // 4 KiB: what a hole can be punched in
 
+  // How reads, writes and flushes reach the image. kAuto: through an io_uring (many in
+  // flight, completions in any order) where the kernel allows one, else like kSync: one
+  // system call at a time on the I/O thread.
+  enum class Engine { kAuto, kSync };
+
   // `serial` is what get-ID returns (at most 20 bytes are used).
-  Block(block::DiskImage disk, std::string serial);
-  ~Block() override { deactivate(); }
+  Block(block::DiskImage disk, std::string serial, Engine engine = Engine::kAuto);
+  ~Block() override;
 
   std::string_view name() const override { return "virtio-blk"; }
   uint32_t device_type() const override;
@@ -106,12 +113,17 @@ class Block : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
 
   Result<void> activate(const Activation& activation) override;
+  // Waits for the requests in flight; their results are dropped (the driver reset).
   void deactivate() override;
+  // Waits for the requests in flight and returns them to the driver: once paused, the
+  // queue state alone describes the device.
   void pause() override;
   void resume() override;
 
   const block::DiskImage& disk() const { return disk_; }
   blk::Config config() const;
+  // "io_uring" or "sync": what serves requests since activation.
+  std::string_view engine() const { return uring_ ? "io_uring" : "sync"; }
 
   // Serves the queue now (what the I/O thread does on a kick); for tests.
   void process_queue();
@@ -124,27 +136,58 @@ class Block : public VirtioDevice {
   const Stats& stats() const { return stats_; }
 
  private:
-  // One request: its status, and how many bytes it wrote into the chain (used len).
+  // How a request ended: its status, and how many bytes it wrote into the chain's data.
   struct Outcome {
     uint8_t status;
     uint32_t written = 0;
   };
+  // A read, write or flush in the io_uring, by chain head.
+  struct InFlight {
+    uint32_t type = 0;
+    uint64_t status_addr = 0;
+    uint64_t offset = 0;
+    uint64_t len = 0;  // data bytes
+    std::vector<iovec> iov;
+    std::vector<memory::WritableSlice> slices;  // what a read writes (dirty when released)
+  };
+  // What serve() came to: done, or handed to the io_uring (finish() completes it).
+  using Served = std::optional<Outcome>;
+
   void on_kick();
-  // Serves one chain and writes its status byte; returns the used length.
-  uint32_t serve(const DescriptorChain& chain);
-  Outcome dispatch(const DescriptorChain& chain, const blk::RequestHeader& h,
-                   uint64_t data_writable);
-  Outcome read(const DescriptorChain& chain, uint64_t sector, uint64_t len);
-  Outcome write(const DescriptorChain& chain, uint64_t sector);
+  void on_completions();
+  // Serves one chain: completes it at once, or starts it in the io_uring.
+  void serve(const DescriptorChain& chain);
+  Served dispatch(const DescriptorChain& chain, const blk::RequestHeader& h,
+                  uint64_t data_writable, uint64_t status_addr);
+  Served read(const DescriptorChain& chain, uint64_t sector, uint64_t len, uint64_t status_addr);
+  Served write(const DescriptorChain& chain, uint64_t sector, uint64_t status_addr);
+  Served flush(uint16_t head, uint64_t status_addr);
   Outcome get_id(const DescriptorChain& chain, uint64_t len);
   Outcome segments(const DescriptorChain& chain, bool zeroes);
+  // Puts a request in the io_uring (taking it); false if it cannot, leaving `req` to be
+  // done synchronously.
+  bool start(uint16_t head, InFlight& req);
+  void finish(uint64_t head, int32_t result);
+  // Writes the status byte (if there is one) and returns the chain to the driver.
+  void complete(uint16_t head, std::optional<uint64_t> status_addr, Outcome o);
+  void notify_if_used();
+  // Waits for every request in the io_uring; `deliver` completes them, else drops them.
+  void drain(bool deliver);
+  void broken(std::string why);
   bool negotiated(unsigned bit) const { return act_.features & feature::bit(bit); }
   Outcome fail(uint8_t status);
+  Outcome done_write(uint64_t len);
 
   block::DiskImage disk_;
   std::string serial_;
+  Engine engine_choice_;
   Activation act_{};
   bool broken_ = false;  // the driver broke the queue protocol: wait for its reset
+  bool used_ = false;    // chains returned since the last interrupt decision
+  std::unique_ptr<block::Uring> uring_;
+  std::vector<std::optional<InFlight>> in_flight_;  // by head
+  unsigned in_flight_count_ = 0;
+  bool unsubmitted_ = false;
   std::unique_ptr<IoThread> thread_;
   Stats stats_;
 };

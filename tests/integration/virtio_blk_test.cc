@@ -70,6 +70,8 @@ TEST(LinuxVirtioBlk, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
   const std::string ro_before = file_bytes(ro);
   const uint64_t empty_fs = allocated_bytes(disk);
 
+  // (The ready marker is computed by the shell, so the kernel's echo of its command line
+  // does not match it.)
   // The guest writes 4 MiB it keeps and 8 MiB it deletes and trims, syncs, reports the
   // kept file's checksum and waits to be killed.
   const std::string cmd =
@@ -83,13 +85,13 @@ TEST(LinuxVirtioBlk, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
       "rm /mnt/gone; sync; fstrim /mnt && echo trimmed; "
       "echo ro-head=$(head -c 13 $R); "
       "dd if=/dev/zero of=$R bs=512 count=1 2>/dev/null || echo ro-write-refused; "
-      "sync; echo VIREO-TEST-READY; sleep 1000";
+      "sync; echo VIREO-TEST-$((40+2))-READY; sleep 1000";
   Process vm({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd", dir + "/initramfs.cpio",
               "--memory", "128M", "--disk", "path=" + disk + ",serial=main", "--disk",
               "path=" + ro + ",readonly=on,serial=ro-serial-7", "--cmdline",
               "console=ttyS0 reboot=k panic=1 vireo.cmd=\"" + cmd + "\""});
   ASSERT_TRUE(vm.started());
-  const bool ready = vm.wait_for_output("VIREO-TEST-READY", std::chrono::seconds(600));
+  const bool ready = vm.wait_for_output("VIREO-TEST-42-READY", std::chrono::seconds(600));
   // A second vireo cannot take the disk the first one has.
   auto second = run_process({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--disk",
                              "path=" + disk});

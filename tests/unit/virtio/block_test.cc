@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 #include <numeric>
 
 #include "fake_virtio_device.h"
@@ -64,10 +65,11 @@ class ImageFile {
 };
 
 struct BlockFixture {
-  explicit BlockFixture(bool readonly = false, std::string serial = "vireo-serial-1")
+  explicit BlockFixture(Block::Engine engine, bool readonly = false,
+                        std::string serial = "vireo-serial-1")
       : blk(std::make_shared<Block>(
             std::move(*block::DiskImage::open(image.path(), {.readonly = readonly})),
-            std::move(serial))),
+            std::move(serial), engine)),
         t(*MmioTransport::create(blk, drv.mem())) {
     t->attach_irq(irq);
   }
@@ -128,14 +130,18 @@ struct BlockFixture {
   test::MmioDriver regs{*t};
 };
 
+// Every test runs with each engine: the io_uring (where the kernel has one) and plain
+// system calls.
+class VirtioBlock : public ::testing::TestWithParam<Block::Engine> {};
+
 std::vector<uint8_t> expected(uint64_t offset, size_t n) {
   std::vector<uint8_t> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = ImageFile::pattern(offset + i);
   return v;
 }
 
-TEST(VirtioBlock, OffersWhatItShouldAndDescribesTheDisk) {
-  BlockFixture f;
+TEST_P(VirtioBlock, OffersWhatItShouldAndDescribesTheDisk) {
+  BlockFixture f(GetParam());
   EXPECT_EQ(f.blk->device_type(), 2u);
   const uint64_t offered = f.blk->offered_features();
   EXPECT_EQ(offered & kAllFeatures, kAllFeatures);
@@ -152,8 +158,8 @@ TEST(VirtioBlock, OffersWhatItShouldAndDescribesTheDisk) {
   EXPECT_EQ(f.regs.read(mmio::kConfig + 56) & 0xff, 1u);  // write_zeroes_may_unmap
 }
 
-TEST(VirtioBlock, ReadsWhatTheImageHolds) {
-  BlockFixture f;
+TEST_P(VirtioBlock, ReadsWhatTheImageHolds) {
+  BlockFixture f(GetParam());
   f.bring_up();
   auto [s, n, buf] = f.read(3, 4096);
   EXPECT_EQ(s, blk::kStatusOk);
@@ -170,8 +176,8 @@ TEST(VirtioBlock, ReadsWhatTheImageHolds) {
   EXPECT_EQ(f.blk->stats().bytes_read.load(), 4096u + 512u);
 }
 
-TEST(VirtioBlock, WritesReachTheImage) {
-  BlockFixture f;
+TEST_P(VirtioBlock, WritesReachTheImage) {
+  BlockFixture f(GetParam());
   f.bring_up();
   const uint64_t h = f.header(blk::kTypeOut, 8), d = f.drv.alloc(1024), st = f.status_byte();
   std::vector<uint8_t> data(1024);
@@ -185,10 +191,10 @@ TEST(VirtioBlock, WritesReachTheImage) {
   EXPECT_EQ(f.image.read(10 * 512, 512), expected(10 * 512, 512)) << "the sector after is untouched";
 }
 
-TEST(VirtioBlock, HeaderDataAndStatusMayShareDescriptors) {
+TEST_P(VirtioBlock, HeaderDataAndStatusMayShareDescriptors) {
   // The device must not assume any framing (5.2.6.1): header and data in one readable
   // buffer, data and status in one writable buffer.
-  BlockFixture f;
+  BlockFixture f(GetParam());
   f.bring_up();
   const uint64_t w = f.drv.alloc(16 + 512);
   ASSERT_TRUE(f.drv.mem().write_obj(w, blk::RequestHeader{blk::kTypeOut, 0, 1}).ok());
@@ -205,8 +211,8 @@ TEST(VirtioBlock, HeaderDataAndStatusMayShareDescriptors) {
   EXPECT_EQ(f.bytes(r, 512), data);
 }
 
-TEST(VirtioBlock, FlushAndGetId) {
-  BlockFixture f(false, "abcdefghijklmnopqrstuvwxyz");  // only 20 bytes fit
+TEST_P(VirtioBlock, FlushAndGetId) {
+  BlockFixture f(GetParam(), false, "abcdefghijklmnopqrstuvwxyz");  // only 20 bytes fit
   f.bring_up();
   const uint64_t h = f.header(blk::kTypeFlush, 0), st = f.status_byte();
   EXPECT_EQ(f.run({{h, 16, false}, {st, 1, true}}, st), (std::pair<uint8_t, uint32_t>{0, 1}));
@@ -219,8 +225,8 @@ TEST(VirtioBlock, FlushAndGetId) {
   EXPECT_EQ(std::string(got.begin(), got.end()), "abcdefghijklmnopqrst");
 }
 
-TEST(VirtioBlock, ShortSerialIsNulPadded) {
-  BlockFixture f(false, "disk7");
+TEST_P(VirtioBlock, ShortSerialIsNulPadded) {
+  BlockFixture f(GetParam(), false, "disk7");
   f.bring_up();
   const uint64_t g = f.header(blk::kTypeGetId, 0), id = f.drv.alloc(20), st = f.status_byte();
   ASSERT_TRUE(f.drv.mem().write(id, std::vector<uint8_t>(20, 0xff)).ok());
@@ -230,8 +236,8 @@ TEST(VirtioBlock, ShortSerialIsNulPadded) {
   EXPECT_EQ(f.bytes(id, 20), want);
 }
 
-TEST(VirtioBlock, DiscardPunchesHolesAndWriteZeroesZeroes) {
-  BlockFixture f;
+TEST_P(VirtioBlock, DiscardPunchesHolesAndWriteZeroesZeroes) {
+  BlockFixture f(GetParam());
   f.bring_up();
   const uint64_t before = f.image.allocated_bytes();
   // 256 KiB from 128 KiB: discarded, reads zeroes, the file takes less space.
@@ -249,8 +255,8 @@ TEST(VirtioBlock, DiscardPunchesHolesAndWriteZeroesZeroes) {
   EXPECT_EQ(f.blk->stats().write_zeroes.load(), 1u);
 }
 
-TEST(VirtioBlock, ReadOnlyDiskRefusesWritesAndKeepsTheImage) {
-  BlockFixture f(true);
+TEST_P(VirtioBlock, ReadOnlyDiskRefusesWritesAndKeepsTheImage) {
+  BlockFixture f(GetParam(), true);
   EXPECT_TRUE(f.blk->offered_features() & feature::bit(blk::kFeatureRo));
   EXPECT_FALSE(f.blk->offered_features() & feature::bit(blk::kFeatureDiscard));
   f.bring_up(kVersion1 | feature::bit(blk::kFeatureFlush) | feature::bit(blk::kFeatureRo));
@@ -264,8 +270,8 @@ TEST(VirtioBlock, ReadOnlyDiskRefusesWritesAndKeepsTheImage) {
   EXPECT_EQ(f.bytes(buf, 512), expected(0, 512));
 }
 
-TEST(VirtioBlock, MalformedRequestsFailAloneAndTheDeviceGoesOn) {
-  BlockFixture f;
+TEST_P(VirtioBlock, MalformedRequestsFailAloneAndTheDeviceGoesOn) {
+  BlockFixture f(GetParam());
   f.bring_up();
   const uint64_t last = kDiskBytes / 512;
   EXPECT_EQ(std::get<0>(f.read(last, 512)), blk::kStatusIoErr) << "past the end";
@@ -310,16 +316,16 @@ TEST(VirtioBlock, MalformedRequestsFailAloneAndTheDeviceGoesOn) {
   EXPECT_GE(f.blk->stats().errors.load(), 14u);
 }
 
-TEST(VirtioBlock, DiscardAndWriteZeroesNeedTheirFeature) {
-  BlockFixture f;
+TEST_P(VirtioBlock, DiscardAndWriteZeroesNeedTheirFeature) {
+  BlockFixture f(GetParam());
   f.bring_up(kVersion1 | feature::bit(blk::kFeatureFlush));
   EXPECT_EQ(f.discard(blk::kTypeDiscard, {{0, 8, 0}}), blk::kStatusUnsupported);
   EXPECT_EQ(f.discard(blk::kTypeWriteZeroes, {{0, 8, 0}}), blk::kStatusUnsupported);
   EXPECT_EQ(f.image.read(0, 4096), expected(0, 4096));
 }
 
-TEST(VirtioBlock, ManyRequestsInFlight) {
-  BlockFixture f;
+TEST_P(VirtioBlock, ManyRequestsInFlight) {
+  BlockFixture f(GetParam());
   f.bring_up(kAllFeatures | feature::bit(feature::kEventIdx));
   // Each round fills the queue with reads of different sectors (half through indirect
   // tables) and kicks once.
@@ -345,8 +351,8 @@ TEST(VirtioBlock, ManyRequestsInFlight) {
   }
 }
 
-TEST(VirtioBlock, BrokenQueueNeedsResetAndTheDriverCanRecover) {
-  BlockFixture f;
+TEST_P(VirtioBlock, BrokenQueueNeedsResetAndTheDriverCanRecover) {
+  BlockFixture f(GetParam());
   f.bring_up();
   f.drv.add_chain({{0x3ff000, 0x2000, false}});  // past the end of guest RAM
   f.kick();
@@ -363,8 +369,8 @@ TEST(VirtioBlock, BrokenQueueNeedsResetAndTheDriverCanRecover) {
   EXPECT_FALSE(f.needs_reset());
 }
 
-TEST(VirtioBlock, PauseHoldsRequestsAndResumeServesThem) {
-  BlockFixture f;
+TEST_P(VirtioBlock, PauseHoldsRequestsAndResumeServesThem) {
+  BlockFixture f(GetParam());
   f.bring_up();
   f.t->pause();
   const uint64_t h = f.header(blk::kTypeIn, 0), b = f.drv.alloc(512), st = f.status_byte();
@@ -376,6 +382,67 @@ TEST(VirtioBlock, PauseHoldsRequestsAndResumeServesThem) {
   EXPECT_TRUE(f.used_reaches(1));
   EXPECT_EQ(f.status_at(st), blk::kStatusOk);
 }
+
+TEST_P(VirtioBlock, UsesTheEngineAskedFor) {
+  BlockFixture f(GetParam());
+  f.bring_up();
+  // io_uring is there unless the kernel forbids it (kernel.io_uring_disabled).
+  std::ifstream disabled("/proc/sys/kernel/io_uring_disabled");
+  int off = 0;
+  disabled >> off;
+  EXPECT_EQ(f.blk->engine(), GetParam() == Block::Engine::kAuto && off == 0 ? "io_uring" : "sync");
+}
+
+TEST_P(VirtioBlock, AHeadMadeAvailableTwiceWhileInFlightNeedsReset) {
+  BlockFixture f(GetParam());
+  f.bring_up();
+  const uint64_t h = f.header(blk::kTypeIn, 0), b = f.drv.alloc(512), st = f.status_byte();
+  const uint16_t head = f.drv.add_chain({{h, 16, false}, {b, 512, true}, {st, 1, true}});
+  f.drv.make_available(head);  // the same request twice in one batch
+  f.kick();
+  if (f.blk->engine() == "io_uring") {
+    // The first is still in the kernel's hands when the second comes.
+    EXPECT_TRUE(eventually([&] { return f.needs_reset(); }));
+  } else {
+    // Served one after the other: two good reads.
+    EXPECT_TRUE(f.used_reaches(2));
+    EXPECT_FALSE(f.needs_reset());
+  }
+}
+
+TEST_P(VirtioBlock, ResetWithRequestsInFlight) {
+  BlockFixture f(GetParam());
+  std::vector<uint64_t> bufs, headers, statuses;
+  for (int i = 0; i < 8; ++i) {
+    headers.push_back(f.header(i % 2 ? blk::kTypeOut : blk::kTypeIn, 64 * i));
+    bufs.push_back(f.drv.alloc(32768));
+    statuses.push_back(f.status_byte());
+  }
+  for (int round = 0; round < 20; ++round) {
+    f.bring_up();
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t h = headers[i], b = bufs[i], st = statuses[i];
+      if (i % 2)
+        f.drv.add_chain({{h, 16, false}, {b, 32768, false}, {st, 1, true}});
+      else
+        f.drv.add_chain({{h, 16, false}, {b, 32768, true}, {st, 1, true}});
+    }
+    f.kick();
+    f.regs.write(mmio::kStatus, 0);  // while some are in flight, maybe
+    EXPECT_FALSE(f.t->active());
+    f.drv.set_avail_idx(0);
+    std::vector<uint8_t> zeros(split::used_bytes(16), 0);
+    ASSERT_TRUE(f.drv.mem().write(f.drv.used_addr(), zeros).ok());
+    std::vector<uint8_t> zd(split::desc_bytes(16), 0);
+    ASSERT_TRUE(f.drv.mem().write(f.drv.desc_addr(), zd).ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, VirtioBlock,
+                         ::testing::Values(Block::Engine::kAuto, Block::Engine::kSync),
+                         [](const auto& info) {
+                           return info.param == Block::Engine::kAuto ? "Auto" : "Sync";
+                         });
 
 }  // namespace
 }  // namespace vireo::virtio
