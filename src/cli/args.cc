@@ -86,7 +86,8 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   std::vector<std::string> disks;
   run->add_option("--disk", disks,
                   "A virtio-blk disk on a raw image file or block device (repeat for more): "
-                  "path=FILE[,readonly=on][,id=NAME][,serial=STR][,direct=on]")
+                  "path=FILE[,readonly=on][,id=NAME][,serial=STR][,direct=on][,bw=BYTES/s][,bw_burst=BYTES]"
+                  "[,ops=N/s][,ops_burst=N]")
       ->type_name("SPEC")
       ->allow_extra_args(false)
       ->take_all();

@@ -2,6 +2,7 @@
 
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -78,6 +79,28 @@ Result<UniqueFd> block_signals_to_fd(std::initializer_list<int> signals) {
   int fd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (fd < 0) return Error::from_errno("signalfd");
   return UniqueFd(fd);
+}
+
+Result<TimerFd> TimerFd::create() {
+  TimerFd t;
+  t.fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!t.fd_) return Error::from_errno("timerfd_create");
+  return t;
+}
+
+Result<void> TimerFd::arm(uint64_t ns) const {
+  if (ns == 0) ns = 1;  // 0 would disarm
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+  spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+  if (::timerfd_settime(fd_.get(), 0, &spec, nullptr) != 0) return Error::from_errno("timerfd_settime");
+  return {};
+}
+
+uint64_t TimerFd::drain() const {
+  uint64_t n = 0;
+  if (::read(fd_.get(), &n, sizeof(n)) != sizeof(n)) return 0;
+  return n;
 }
 
 }  // namespace vireo

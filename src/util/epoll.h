@@ -1,4 +1,4 @@
-// Small RAII wrappers: epoll, eventfd, signalfd.
+// Small RAII wrappers: epoll, eventfd, timerfd, signalfd.
 #pragma once
 
 #include <sys/epoll.h>
@@ -32,6 +32,20 @@ class EventFd {
   // Adds 1 (async-signal-safe); false when the write failed (the counter would
   // overflow: nobody has read it for 2^64 - 2 signals).
   bool signal() const;
+  uint64_t drain() const;
+
+ private:
+  UniqueFd fd_;
+};
+
+// A one-shot CLOCK_MONOTONIC timer whose fd becomes readable when it fires.
+class TimerFd {
+ public:
+  static Result<TimerFd> create();
+  int fd() const { return fd_.get(); }
+  // Fires once after `ns` nanoseconds (at least 1); replaces an armed time.
+  Result<void> arm(uint64_t ns) const;
+  // Reads the expiry count (0 if it has not fired).
   uint64_t drain() const;
 
  private:

@@ -53,8 +53,8 @@ bool inside(uint64_t sector, uint64_t sectors, uint64_t capacity) {
 
 }  // namespace
 
-Block::Block(block::DiskImage disk, std::string serial, Engine engine)
-    : disk_(std::move(disk)), serial_(std::move(serial)), engine_choice_(engine) {}
+Block::Block(block::DiskImage disk, std::string serial, Engine engine, RateLimit limit)
+    : disk_(std::move(disk)), serial_(std::move(serial)), engine_choice_(engine), limit_(limit) {}
 
 Block::~Block() { deactivate(); }
 
@@ -103,6 +103,16 @@ Result<void> Block::activate(const Activation& activation) {
   }
   in_flight_.clear();
   in_flight_.resize(kQueueSize);
+  limiter_ = RateLimiter(limit_, monotonic_ns());
+  throttled_ = false;
+  if (limit_.limited()) {
+    auto t = TimerFd::create();
+    if (!t.ok()) {
+      deactivate();
+      return t.error().context("virtio-blk rate limiter");
+    }
+    timer_ = std::move(*t);
+  }
   resume();
   if (!thread_) {
     deactivate();
@@ -116,6 +126,8 @@ void Block::deactivate() {
   drain(false);
   uring_.reset();
   in_flight_.clear();
+  timer_.reset();
+  throttled_ = false;
   act_ = {};
 }
 
@@ -128,12 +140,19 @@ void Block::resume() {
   if (!act_.interrupts || thread_) return;
   std::vector<IoThread::Watch> watches = {{act_.kicks[0].fd(), [this] { on_kick(); }}};
   if (uring_) watches.push_back({uring_->event_fd(), [this] { on_completions(); }});
+  if (timer_) watches.push_back({timer_->fd(), [this] { on_timer(); }});
   auto t = IoThread::start("virtio-blk", std::move(watches));
   if (t.ok()) thread_ = std::move(*t);
 }
 
 void Block::on_kick() {
   act_.kicks[0].drain();
+  process_queue();
+}
+
+void Block::on_timer() {
+  timer_->drain();
+  throttled_ = false;
   process_queue();
 }
 
@@ -145,7 +164,7 @@ void Block::broken(std::string why) {
 
 void Block::process_queue() {
   Queue& q = act_.queues[0];
-  if (broken_ || !q.state().ready) return;
+  if (broken_ || throttled_ || !q.state().ready) return;  // throttled: the timer calls again
   for (;;) {
     auto chain = q.pop(*act_.mem);
     if (!chain.ok()) {
@@ -153,6 +172,18 @@ void Block::process_queue() {
       break;
     }
     if (!*chain) break;
+    if (limiter_.limited()) {
+      // Every request is an operation; its buffers are its bytes.
+      const uint64_t bytes = (*chain)->readable_bytes() + (*chain)->writable_bytes();
+      const uint64_t now = monotonic_ns();
+      if (!limiter_.consume(bytes, now)) {
+        q.undo_pop();
+        throttled_ = true;
+        stats_.throttled.fetch_add(1, std::memory_order_relaxed);
+        if (auto r = timer_->arm(limiter_.wait_ns(bytes, now)); !r.ok()) broken(r.error().message());
+        break;
+      }
+    }
     serve(**chain);
     if (broken_) break;
   }

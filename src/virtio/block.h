@@ -20,6 +20,7 @@
 #include "block/uring.h"
 #include "virtio/device.h"
 #include "virtio/io_thread.h"
+#include "virtio/rate_limiter.h"
 #include "virtio/spec.h"
 
 namespace vireo::virtio {
@@ -102,7 +103,9 @@ class Block : public VirtioDevice {
   enum class Engine { kAuto, kSync };
 
   // `serial` is what get-ID returns (at most 20 bytes are used).
-  Block(block::DiskImage disk, std::string serial, Engine engine = Engine::kAuto);
+  // `limit`: bandwidth and operations per second (RateLimit{}: unlimited).
+  Block(block::DiskImage disk, std::string serial, Engine engine = Engine::kAuto,
+        RateLimit limit = {});
   ~Block() override;
 
   std::string_view name() const override { return "virtio-blk"; }
@@ -132,6 +135,7 @@ class Block : public VirtioDevice {
     std::atomic<uint64_t> reads{0}, writes{0}, flushes{0}, discards{0}, write_zeroes{0};
     std::atomic<uint64_t> bytes_read{0}, bytes_written{0};
     std::atomic<uint64_t> errors{0};       // requests answered IOERR or UNSUPP
+    std::atomic<uint64_t> throttled{0};    // times the rate limiter made the queue wait
   };
   const Stats& stats() const { return stats_; }
 
@@ -155,6 +159,7 @@ class Block : public VirtioDevice {
 
   void on_kick();
   void on_completions();
+  void on_timer();
   // Serves one chain: completes it at once, or starts it in the io_uring.
   void serve(const DescriptorChain& chain);
   Served dispatch(const DescriptorChain& chain, const blk::RequestHeader& h,
@@ -188,6 +193,10 @@ class Block : public VirtioDevice {
   std::vector<std::optional<InFlight>> in_flight_;  // by head
   unsigned in_flight_count_ = 0;
   bool unsubmitted_ = false;
+  RateLimit limit_;
+  RateLimiter limiter_;
+  std::optional<TimerFd> timer_;  // with a limit: wakes the I/O thread when tokens are back
+  bool throttled_ = false;        // waiting for the timer
   std::unique_ptr<IoThread> thread_;
   Stats stats_;
 };

@@ -69,6 +69,9 @@ class Queue {
   // EVENT_IDX, finding the ring empty also publishes avail_event (the driver's next
   // buffer gets a kick), so a device that pops until nullopt never misses one.
   Result<std::optional<DescriptorChain>> pop(const memory::GuestMemory& mem);
+  // Puts the chain pop() returned last back, to be popped again (a rate-limited device
+  // that may not serve it yet).
+  void undo_pop() { --s_.next_avail; }
   // Returns a chain to the driver: `len` is the number of bytes the device wrote.
   Result<void> add_used(const memory::GuestMemory& mem, uint16_t head, uint32_t len);
   // Whether the driver wants an interrupt for the used elements added since the last call.

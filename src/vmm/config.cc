@@ -17,6 +17,17 @@ Result<bool> on_off(std::string_view flag, std::string_view key, std::string_vie
   return Error(fmt::format("{}: {}={} must be on or off", flag, key, value));
 }
 
+// A rate ("10M", "10M/s") or a burst ("64K"); sizes take K/M/G/T suffixes.
+Result<uint64_t> amount(std::string_view flag, std::string_view key, std::string_view value,
+                        bool rate) {
+  if (rate && value.ends_with("/s")) value.remove_suffix(2);
+  auto v = parse_size(value, 1);
+  if (!v.ok() || value.empty())
+    return Error(fmt::format("{}: {}={} is not a {}", flag, key, value,
+                             rate ? "rate (a number per second, K/M/G suffixes)" : "number (K/M/G suffixes)"));
+  return *v;
+}
+
 }  // namespace
 
 Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
@@ -29,7 +40,7 @@ Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
     at = comma + 1;
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos)
-      return Error(fmt::format("--disk: '{}' is not key=value (keys: path, readonly, id, serial, direct)",
+      return Error(fmt::format("--disk: '{}' is not key=value (keys: path, readonly, id, serial, direct, bw, bw_burst, ops, ops_burst)",
                                item));
     const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
     if (key == "path") {
@@ -46,14 +57,24 @@ Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
               std::string_view::npos)
         return Error(fmt::format("--disk: id={} must be 1-64 letters, digits, '-' or '_'", value));
       d.id = value;
+    } else if (key == "bw") {
+      VIREO_ASSIGN_OR_RETURN(d.limit.bytes_per_second, amount("--disk", key, value, true));
+    } else if (key == "bw_burst") {
+      VIREO_ASSIGN_OR_RETURN(d.limit.bytes_burst, amount("--disk", key, value, false));
+    } else if (key == "ops") {
+      VIREO_ASSIGN_OR_RETURN(d.limit.ops_per_second, amount("--disk", key, value, true));
+    } else if (key == "ops_burst") {
+      VIREO_ASSIGN_OR_RETURN(d.limit.ops_burst, amount("--disk", key, value, false));
     } else if (key == "serial") {
       if (value.size() > 20) return Error(fmt::format("--disk: serial={} is longer than 20 bytes", value));
       d.serial = value;
     } else {
-      return Error(fmt::format("--disk: unknown key '{}' (keys: path, readonly, id, serial, direct)", key));
+      return Error(fmt::format("--disk: unknown key '{}' (keys: path, readonly, id, serial, direct, bw, bw_burst, ops, ops_burst)", key));
     }
   }
   if (!have_path) return Error("--disk: path=FILE is required");
+  if ((d.limit.bytes_burst && !d.limit.bytes_per_second) || (d.limit.ops_burst && !d.limit.ops_per_second))
+    return Error("--disk: a burst needs its rate (bw_burst= with bw=, ops_burst= with ops=)");
   if (d.id.empty()) d.id = fmt::format("disk{}", index);
   if (d.serial.empty()) d.serial = d.id.substr(0, 20);
   return d;

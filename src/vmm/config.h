@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "util/result.h"
+#include "virtio/rate_limiter.h"
 
 namespace vireo::vmm {
 
@@ -25,10 +26,12 @@ struct DiskConfig {
   bool direct = false;  // O_DIRECT on the image
   std::string id;       // unique per VM; default "disk<N>"
   std::string serial;   // what the guest reads as the disk's ID; default: the id
+  virtio::RateLimit limit;  // bw=, bw_burst=, ops=, ops_burst=
   bool operator==(const DiskConfig&) const = default;
 };
 
-// Parses a --disk value: path=FILE[,readonly=on|off][,id=NAME][,serial=STR][,direct=on|off].
+// Parses a --disk value: path=FILE[,readonly=on|off][,id=NAME][,serial=STR][,direct=on|off]
+// [,bw=BYTES/s][,bw_burst=BYTES][,ops=N/s][,ops_burst=N] (sizes take K/M/G suffixes).
 // `index` is the disk's position (for the default id).
 Result<DiskConfig> parse_disk(std::string_view spec, size_t index);
 

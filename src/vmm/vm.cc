@@ -212,7 +212,9 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
   for (const auto& d : cfg_.disks) {
     auto disk = block::DiskImage::open(d.path, {.readonly = d.readonly, .direct = d.direct});
     if (!disk.ok()) return disk.error().context("--disk " + d.id);
-    VIREO_TRY(add_virtio_mmio(d.id, std::make_shared<virtio::Block>(std::move(*disk), d.serial)));
+    VIREO_TRY(add_virtio_mmio(d.id, std::make_shared<virtio::Block>(std::move(*disk), d.serial,
+                                                                    virtio::Block::Engine::kAuto,
+                                                                    d.limit)));
   }
   return {};
 }

@@ -66,10 +66,10 @@ class ImageFile {
 
 struct BlockFixture {
   explicit BlockFixture(Block::Engine engine, bool readonly = false,
-                        std::string serial = "vireo-serial-1")
+                        std::string serial = "vireo-serial-1", RateLimit limit = {})
       : blk(std::make_shared<Block>(
             std::move(*block::DiskImage::open(image.path(), {.readonly = readonly})),
-            std::move(serial), engine)),
+            std::move(serial), engine, limit)),
         t(*MmioTransport::create(blk, drv.mem())) {
     t->attach_irq(irq);
   }
@@ -435,6 +435,59 @@ TEST_P(VirtioBlock, ResetWithRequestsInFlight) {
     ASSERT_TRUE(f.drv.mem().write(f.drv.used_addr(), zeros).ok());
     std::vector<uint8_t> zd(split::desc_bytes(16), 0);
     ASSERT_TRUE(f.drv.mem().write(f.drv.desc_addr(), zd).ok());
+  }
+}
+
+template <class F>
+bool within(std::chrono::seconds limit, F cond) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+TEST_P(VirtioBlock, RateLimitedBandwidthAndOperations) {
+  // 512 KiB/s: 8 reads of 64 KiB at once (the first second's worth), the next 8 after
+  // about a second, none of them refused. (Indirect chains: 16 requests fit the queue.)
+  {
+    BlockFixture f(GetParam(), false, "x", {.bytes_per_second = 512 << 10});
+    f.bring_up();
+    const auto start = std::chrono::steady_clock::now();
+    const uint64_t b = f.drv.alloc(64 << 10);
+    for (int i = 0; i < 16; ++i) {
+      const uint64_t h = f.header(blk::kTypeIn, 0), st = f.status_byte();
+      f.drv.add_indirect({{h, 16, false}, {b, 64 << 10, true}, {st, 1, true}});
+    }
+    f.kick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_LE(f.drv.used_idx(), 9) << "the bucket held 8 (less the header bytes), 0.1 s adds 0.8";
+    EXPECT_GE(f.drv.used_idx(), 7);
+    ASSERT_TRUE(within(std::chrono::seconds(6), [&] { return f.drv.used_idx() == 16; }));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_GE(s, 0.8);
+    EXPECT_LE(s, 5.0) << "(a generous bound: CI machines are busy)";
+    EXPECT_GE(f.blk->stats().throttled.load(), 1u);
+    EXPECT_EQ(f.blk->stats().errors.load(), 0u);
+  }
+  // 20 operations per second, a burst of 5: 25 at once, the rest at the rate.
+  {
+    BlockFixture f(GetParam(), false, "x", {.ops_per_second = 20, .ops_burst = 5});
+    f.bring_up();
+    const auto start = std::chrono::steady_clock::now();
+    uint16_t made = 0;
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i < 15; ++i, ++made) {
+        const uint64_t h = f.header(blk::kTypeFlush, 0), st = f.status_byte();
+        f.drv.add_indirect({{h, 16, false}, {st, 1, true}});
+      }
+      f.kick();
+      ASSERT_TRUE(within(std::chrono::seconds(6), [&] { return f.drv.used_idx() == made; }));
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_GE(s, 0.2) << "30 operations: 25 at once, 5 more at 20/s";
+    EXPECT_LE(s, 5.0);
   }
 }
 

@@ -189,8 +189,7 @@ TEST(QueueHostile, BadIndirectTables) {
   for (const Case& c : {Case{"not negotiated", 32, split::kDescIndirect, false, 0},
                         Case{"with NEXT", 32, split::kDescIndirect | split::kDescNext, true, 0},
                         Case{"zero length", 0, split::kDescIndirect, true, 0},
-                        Case{"partial descriptor", 24, split::kDescIndirect, true, 0},
-                        Case{"misaligned", 32, split::kDescIndirect, true, 8}}) {
+                        Case{"partial descriptor", 24, split::kDescIndirect, true, 0}}) {
     TestDriver drv(16);
     Queue q(16);
     drv.setup(q, false, c.negotiated);
@@ -201,6 +200,19 @@ TEST(QueueHostile, BadIndirectTables) {
     drv.write_desc(1, drv.alloc(8), 8, 0, 0);
     drv.make_available(0);
     EXPECT_FALSE(q.pop(drv.mem()).ok()) << c.what;
+  }
+  // The spec asks no alignment of an indirect table (Linux kmallocs them: 8-byte
+  // aligned), only that it lies in guest RAM.
+  {
+    Fixture f;
+    const uint64_t table = f.drv.alloc(48, 16) + 8, buf = f.drv.alloc(8);
+    f.drv.write_desc(0, buf, 8, split::kDescNext, 1, table);
+    f.drv.write_desc(1, buf, 8, split::kDescWrite, 0, table);
+    f.drv.write_desc(0, table, 32, split::kDescIndirect, 0);
+    f.drv.make_available(0);
+    auto c = f.pop_ok();
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->descriptors.size(), 2u);
   }
   // An indirect table inside an indirect table, and one after a direct descriptor.
   {
