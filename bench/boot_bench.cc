@@ -118,6 +118,8 @@ void BM_Qemu_DebianToPowerOff2Cpu(benchmark::State& s) {
 struct RssSplit {
   uint64_t total_kib = 0;
   uint64_t guest_kib = 0;
+  uint64_t private_kib = 0;  // of the rest: pages only this process has
+  uint64_t shared_kib = 0;   // of the rest: pages shared with other processes (libraries)
 };
 
 RssSplit read_rss(pid_t pid, uint64_t guest_bytes) {
@@ -136,6 +138,11 @@ RssSplit read_rss(pid_t pid, uint64_t guest_bytes) {
       r.total_kib += kib;
       if (in_guest) r.guest_kib += kib;
     }
+    if (in_guest) continue;
+    if (line.rfind("Private_Clean:", 0) == 0 || line.rfind("Private_Dirty:", 0) == 0)
+      r.private_kib += std::stoull(line.substr(14));
+    if (line.rfind("Shared_Clean:", 0) == 0 || line.rfind("Shared_Dirty:", 0) == 0)
+      r.shared_kib += std::stoull(line.substr(13));
   }
   return r;
 }
@@ -156,10 +163,40 @@ void rss_bench(benchmark::State& state, std::vector<std::string> cmd, uint64_t g
   state.counters["rss_kib"] = static_cast<double>(last.total_kib);
   state.counters["guest_kib"] = static_cast<double>(last.guest_kib);
   state.counters["overhead_kib"] = static_cast<double>(last.total_kib - last.guest_kib);
+  state.counters["private_kib"] = static_cast<double>(last.private_kib);
+  state.counters["shared_kib"] = static_cast<double>(last.shared_kib);
+}
+
+// A 64 MiB raw image for the device variants, removed at exit.
+const std::string& scratch_image() {
+  static const std::string path = [] {
+    std::string p = "/tmp/vireo-bench-disk-" + std::to_string(::getpid()) + ".img";
+    std::ofstream(p).close();
+    if (::truncate(p.c_str(), 64 << 20) != 0) return std::string();
+    std::atexit([] { ::unlink(scratch_image().c_str()); });
+    return p;
+  }();
+  return path;
 }
 
 void BM_Vireo_MemoryOverhead(benchmark::State& s) {
   rss_bench(s, vireo_cmd(std::string(VIREO_GUEST_DIR) + "/idle.elf"), 128ull << 20);
+}
+// The same with the virtio devices vireo has so far: one disk (virtio-blk with its
+// io_uring) and an entropy device, each with its I/O thread.
+void BM_Vireo_MemoryOverheadWithDiskAndRng(benchmark::State& s) {
+  auto cmd = vireo_cmd(std::string(VIREO_GUEST_DIR) + "/idle.elf");
+  cmd.insert(cmd.end(), {"--rng", "--disk", "path=" + scratch_image()});
+  rss_bench(s, cmd, 128ull << 20);
+}
+void BM_Qemu_MemoryOverheadWithDiskAndRng(benchmark::State& s) {
+  if (!have_qemu()) return s.SkipWithError("qemu-system-x86_64 not installed");
+  auto cmd = qemu_cmd(std::string(VIREO_GUEST_DIR) + "/idle.elf");
+  cmd.insert(cmd.end(), {"-global", "virtio-mmio.force-legacy=false", "-device",
+                         "virtio-rng-device", "-drive",
+                         "file=" + scratch_image() + ",format=raw,if=none,id=d0,aio=io_uring",
+                         "-device", "virtio-blk-device,drive=d0"});
+  rss_bench(s, cmd, 128ull << 20);
 }
 void BM_Qemu_MemoryOverhead(benchmark::State& s) {
   if (!have_qemu()) return s.SkipWithError("qemu-system-x86_64 not installed");
@@ -174,6 +211,8 @@ BENCHMARK(BM_Vireo_HelloToExit)->UseManualTime()->Unit(benchmark::kMillisecond)-
 BENCHMARK(BM_Qemu_HelloToExit)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(30);
 BENCHMARK(BM_Vireo_MemoryOverhead)->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Qemu_MemoryOverhead)->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Vireo_MemoryOverheadWithDiskAndRng)->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Qemu_MemoryOverheadWithDiskAndRng)->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Vireo_MinimalLinuxToPowerOff)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK(BM_Qemu_MinimalLinuxToPowerOff)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK(BM_Vireo_DebianToPowerOff2Cpu)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
