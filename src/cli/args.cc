@@ -91,6 +91,13 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       ->type_name("SPEC")
       ->allow_extra_args(false)
       ->take_all();
+  std::vector<std::string> nets;
+  run->add_option("--net", nets,
+                  "A virtio-net interface on a tap device (repeat for more; created if missing "
+                  "and permitted): tap=NAME[,mac=MAC][,id=NAME][,bw=BYTES/s][,ops=N/s]")
+      ->type_name("SPEC")
+      ->allow_extra_args(false)
+      ->take_all();
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
       ->type_name("PATH")
       ->default_val("/dev/kvm");
@@ -145,6 +152,15 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       return result;
     }
     cfg.disks.push_back(*d);
+  }
+  for (size_t i = 0; i < nets.size(); ++i) {
+    auto n = vmm::parse_net(nets[i], i);
+    if (!n.ok()) {
+      result.err = n.error().message();
+      result.exit_code = vmm::exit_code::kUsageError;
+      return result;
+    }
+    cfg.nets.push_back(*n);
   }
   cfg.initrd_path = initrd;
   if (cmdline) cfg.cmdline = *cmdline;

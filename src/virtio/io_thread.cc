@@ -32,6 +32,12 @@ void IoThread::stop() {
   thread_.join();
 }
 
+Result<void> IoThread::set_watching(int fd, bool on) {
+  for (size_t i = 0; i < watches_.size(); ++i)
+    if (watches_[i].fd == fd) return epoll_.modify(fd, on ? EPOLLIN : 0, i);
+  return Error("IoThread::set_watching: fd is not watched");
+}
+
 void IoThread::run() {
   pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
   std::array<epoll_event, 16> events;

@@ -37,6 +37,9 @@ class IoThread {
 
   // Stops and joins the thread (from another thread; a handler must not call it).
   void stop();
+  // Stops or resumes watching one of the fds (a tap whose frames have nowhere to go
+  // until the driver posts buffers). From a handler, or any thread.
+  Result<void> set_watching(int fd, bool on);
 
  private:
   void run();

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "util/size.h"
+#include "virtio/net.h"
 
 namespace vireo::vmm {
 
@@ -28,11 +29,10 @@ Result<uint64_t> amount(std::string_view flag, std::string_view key, std::string
   return *v;
 }
 
-}  // namespace
-
-Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
-  DiskConfig d;
-  bool have_path = false;
+// Splits "k=v,k=v" and hands each pair to `take`; `keys` lists them for errors.
+template <class F>
+Result<void> for_each_pair(std::string_view flag, std::string_view spec, std::string_view keys,
+                           F take) {
   size_t at = 0;
   while (at <= spec.size()) {
     const size_t comma = std::min(spec.find(',', at), spec.size());
@@ -40,41 +40,99 @@ Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
     at = comma + 1;
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos)
-      return Error(fmt::format("--disk: '{}' is not key=value (keys: path, readonly, id, serial, direct, bw, bw_burst, ops, ops_burst)",
-                               item));
-    const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
-    if (key == "path") {
-      if (value.empty()) return Error("--disk: path= is empty");
-      d.path = value;
-      have_path = true;
-    } else if (key == "readonly") {
-      VIREO_ASSIGN_OR_RETURN(d.readonly, on_off("--disk", key, value));
-    } else if (key == "direct") {
-      VIREO_ASSIGN_OR_RETURN(d.direct, on_off("--disk", key, value));
-    } else if (key == "id") {
-      if (value.empty() || value.size() > 64 ||
-          value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
-              std::string_view::npos)
-        return Error(fmt::format("--disk: id={} must be 1-64 letters, digits, '-' or '_'", value));
-      d.id = value;
-    } else if (key == "bw") {
-      VIREO_ASSIGN_OR_RETURN(d.limit.bytes_per_second, amount("--disk", key, value, true));
-    } else if (key == "bw_burst") {
-      VIREO_ASSIGN_OR_RETURN(d.limit.bytes_burst, amount("--disk", key, value, false));
-    } else if (key == "ops") {
-      VIREO_ASSIGN_OR_RETURN(d.limit.ops_per_second, amount("--disk", key, value, true));
-    } else if (key == "ops_burst") {
-      VIREO_ASSIGN_OR_RETURN(d.limit.ops_burst, amount("--disk", key, value, false));
-    } else if (key == "serial") {
-      if (value.size() > 20) return Error(fmt::format("--disk: serial={} is longer than 20 bytes", value));
-      d.serial = value;
-    } else {
-      return Error(fmt::format("--disk: unknown key '{}' (keys: path, readonly, id, serial, direct, bw, bw_burst, ops, ops_burst)", key));
-    }
+      return Error(fmt::format("{}: '{}' is not key=value (keys: {})", flag, item, keys));
+    VIREO_ASSIGN_OR_RETURN(bool known, take(item.substr(0, eq), item.substr(eq + 1)));
+    if (!known)
+      return Error(fmt::format("{}: unknown key '{}' (keys: {})", flag, item.substr(0, eq), keys));
   }
+  return {};
+}
+
+Result<std::string> device_id(std::string_view flag, std::string_view value) {
+  if (value.empty() || value.size() > 64 ||
+      value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+          std::string_view::npos)
+    return Error(fmt::format("{}: id={} must be 1-64 letters, digits, '-' or '_'", flag, value));
+  return std::string(value);
+}
+
+// bw=, bw_burst=, ops=, ops_burst=: true if `key` was one of them.
+Result<bool> rate_key(std::string_view flag, std::string_view key, std::string_view value,
+                      virtio::RateLimit& limit) {
+  if (key == "bw") {
+    VIREO_ASSIGN_OR_RETURN(limit.bytes_per_second, amount(flag, key, value, true));
+  } else if (key == "bw_burst") {
+    VIREO_ASSIGN_OR_RETURN(limit.bytes_burst, amount(flag, key, value, false));
+  } else if (key == "ops") {
+    VIREO_ASSIGN_OR_RETURN(limit.ops_per_second, amount(flag, key, value, true));
+  } else if (key == "ops_burst") {
+    VIREO_ASSIGN_OR_RETURN(limit.ops_burst, amount(flag, key, value, false));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+Result<void> check_bursts(std::string_view flag, const virtio::RateLimit& l) {
+  if ((l.bytes_burst && !l.bytes_per_second) || (l.ops_burst && !l.ops_per_second))
+    return Error(fmt::format("{}: a burst needs its rate (bw_burst= with bw=, ops_burst= with ops=)", flag));
+  return {};
+}
+
+}  // namespace
+
+Result<NetConfig> parse_net(std::string_view spec, size_t index) {
+  NetConfig n;
+  VIREO_TRY(for_each_pair("--net", spec, "tap, mac, id, bw, bw_burst, ops, ops_burst",
+                          [&](std::string_view key, std::string_view value) -> Result<bool> {
+                            if (key == "tap") {
+                              if (value.empty() || value.size() > 15)
+                                return Error(fmt::format("--net: tap={} must be 1-15 characters", value));
+                              n.tap = value;
+                            } else if (key == "mac") {
+                              auto mac = virtio::parse_mac(value);
+                              if (!mac.ok()) return mac.error().context("--net: mac");
+                              n.mac = virtio::format_mac(*mac);
+                            } else if (key == "id") {
+                              VIREO_ASSIGN_OR_RETURN(n.id, device_id("--net", value));
+                            } else {
+                              return rate_key("--net", key, value, n.limit);
+                            }
+                            return true;
+                          }));
+  if (n.tap.empty()) return Error("--net: tap=NAME is required");
+  VIREO_TRY(check_bursts("--net", n.limit));
+  if (n.id.empty()) n.id = fmt::format("net{}", index);
+  return n;
+}
+
+Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
+  DiskConfig d;
+  bool have_path = false;
+  VIREO_TRY(for_each_pair(
+      "--disk", spec, "path, readonly, id, serial, direct, bw, bw_burst, ops, ops_burst",
+      [&](std::string_view key, std::string_view value) -> Result<bool> {
+        if (key == "path") {
+          if (value.empty()) return Error("--disk: path= is empty");
+          d.path = value;
+          have_path = true;
+        } else if (key == "readonly") {
+          VIREO_ASSIGN_OR_RETURN(d.readonly, on_off("--disk", key, value));
+        } else if (key == "direct") {
+          VIREO_ASSIGN_OR_RETURN(d.direct, on_off("--disk", key, value));
+        } else if (key == "id") {
+          VIREO_ASSIGN_OR_RETURN(d.id, device_id("--disk", value));
+        } else if (key == "serial") {
+          if (value.size() > 20)
+            return Error(fmt::format("--disk: serial={} is longer than 20 bytes", value));
+          d.serial = value;
+        } else {
+          return rate_key("--disk", key, value, d.limit);
+        }
+        return true;
+      }));
   if (!have_path) return Error("--disk: path=FILE is required");
-  if ((d.limit.bytes_burst && !d.limit.bytes_per_second) || (d.limit.ops_burst && !d.limit.ops_per_second))
-    return Error("--disk: a burst needs its rate (bw_burst= with bw=, ops_burst= with ops=)");
+  VIREO_TRY(check_bursts("--disk", d.limit));
   if (d.id.empty()) d.id = fmt::format("disk{}", index);
   if (d.serial.empty()) d.serial = d.id.substr(0, 20);
   return d;
@@ -93,6 +151,11 @@ Result<void> validate(const VmConfig& cfg) {
   std::set<std::string> ids;
   for (const auto& d : cfg.disks)
     if (!ids.insert(d.id).second) return Error(fmt::format("--disk: id={} is used twice", d.id));
+  std::set<std::string> taps;
+  for (const auto& n : cfg.nets) {
+    if (!ids.insert(n.id).second) return Error(fmt::format("--net: id={} is used twice", n.id));
+    if (!taps.insert(n.tap).second) return Error(fmt::format("--net: tap={} is used twice", n.tap));
+  }
   return {};
 }
 

@@ -35,6 +35,19 @@ struct DiskConfig {
 // `index` is the disk's position (for the default id).
 Result<DiskConfig> parse_disk(std::string_view spec, size_t index);
 
+// One --net: a virtio-net device on a tap interface.
+struct NetConfig {
+  std::string tap;
+  std::string mac;  // "" = derived from the id and the tap name
+  std::string id;   // unique per VM; default "net<N>"
+  virtio::RateLimit limit;  // on what the guest sends
+  bool operator==(const NetConfig&) const = default;
+};
+
+// Parses a --net value: tap=NAME[,mac=MAC][,id=NAME][,bw=BYTES/s][,bw_burst=BYTES]
+// [,ops=N/s][,ops_burst=N].
+Result<NetConfig> parse_net(std::string_view spec, size_t index);
+
 struct VmConfig {
   std::string kernel_path;
   std::optional<std::string> initrd_path;
@@ -52,6 +65,7 @@ struct VmConfig {
   uint32_t profile_hz = 1000;                  // samples per second per vCPU
   bool rng = false;             // --rng: a virtio-rng device
   std::vector<DiskConfig> disks;  // --disk, in order
+  std::vector<NetConfig> nets;    // --net, in order
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

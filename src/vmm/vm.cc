@@ -27,6 +27,7 @@
 #include "util/file.h"
 #include "virtio/block.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "vmm/irq_line.h"
 #include "vmm/irqfd_irq.h"
@@ -215,6 +216,12 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
     VIREO_TRY(add_virtio_mmio(d.id, std::make_shared<virtio::Block>(std::move(*disk), d.serial,
                                                                     virtio::Block::Engine::kAuto,
                                                                     d.limit)));
+  }
+  for (const auto& n : cfg_.nets) {
+    auto tap = net::Tap::open(n.tap);
+    if (!tap.ok()) return tap.error().context("--net " + n.id);
+    const auto mac = n.mac.empty() ? virtio::derived_mac(n.id, n.tap) : *virtio::parse_mac(n.mac);
+    VIREO_TRY(add_virtio_mmio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.limit)));
   }
   return {};
 }

@@ -1,0 +1,282 @@
+#include "virtio/net.h"
+
+#include <linux/if_tun.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace vireo::virtio {
+
+Result<MacAddress> parse_mac(std::string_view text) {
+  MacAddress mac{};
+  auto bad = [&] { return Error(fmt::format("'{}' is not a MAC address (like 52:54:00:12:34:56)", text)); };
+  if (text.size() != 17) return bad();
+  for (size_t i = 0; i < 6; ++i) {
+    if (i > 0 && text[3 * i - 1] != ':') return bad();
+    unsigned v = 0;
+    for (size_t k = 0; k < 2; ++k) {
+      const char c = text[3 * i + k];
+      const int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+      if (d < 0) return bad();
+      v = v * 16 + static_cast<unsigned>(d);
+    }
+    mac[i] = static_cast<uint8_t>(v);
+  }
+  if (mac[0] & 1) return Error(fmt::format("MAC {} is a multicast address", text));
+  return mac;
+}
+
+std::string format_mac(const MacAddress& m) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+MacAddress derived_mac(std::string_view id, std::string_view tap) {
+  // FNV-1a over "id/tap": the same interface keeps its address across runs.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  mix(id);
+  mix("/");
+  mix(tap);
+  MacAddress mac{};
+  mac[0] = 0x06;  // locally administered, unicast
+  for (size_t i = 1; i < 6; ++i) mac[i] = static_cast<uint8_t>(h >> (8 * (i - 1)));
+  return mac;
+}
+
+Net::Net(net::Tap tap, MacAddress mac, RateLimit limit)
+    : tap_(std::move(tap)), mac_(mac), limit_(limit) {}
+
+Net::~Net() { deactivate(); }
+
+uint64_t Net::offered_features() const {
+  return feature::bit(feature::kVersion1) | feature::bit(feature::kEventIdx) |
+         feature::bit(feature::kIndirectDesc) | feature::bit(netf::kMac) |
+         feature::bit(netf::kStatus) | feature::bit(netf::kCsum) |
+         feature::bit(netf::kGuestCsum) | feature::bit(netf::kGuestTso4) |
+         feature::bit(netf::kGuestTso6) | feature::bit(netf::kHostTso4) |
+         feature::bit(netf::kHostTso6) | feature::bit(netf::kMrgRxbuf);
+}
+
+void Net::read_config(uint64_t offset, std::span<uint8_t> data) const {
+  // struct virtio_net_config: mac[6], status, max_virtqueue_pairs.
+  uint8_t c[10] = {};
+  std::memcpy(c, mac_.data(), 6);
+  c[6] = static_cast<uint8_t>(netf::kLinkUp);
+  c[8] = 1;
+  std::memcpy(data.data(), c + offset, data.size());
+}
+
+Result<void> Net::activate(const Activation& activation) {
+  deactivate();
+  act_ = activation;
+  broken_ = false;
+  used_[0] = used_[1] = false;
+  frame_len_ = 0;
+  tap_watched_ = true;
+  // The host may hand us what the driver can take: checksums left to finish, and large
+  // TCP segments.
+  unsigned offloads = 0;
+  if (negotiated(netf::kGuestCsum)) {
+    offloads |= TUN_F_CSUM;
+    if (negotiated(netf::kGuestTso4)) offloads |= TUN_F_TSO4;
+    if (negotiated(netf::kGuestTso6)) offloads |= TUN_F_TSO6;
+  }
+  if (auto r = tap_.set_offloads(offloads); !r.ok()) {
+    act_ = {};
+    return r.error();
+  }
+  frame_.resize(netf::kMaxFrame);
+  tx_limiter_ = RateLimiter(limit_, monotonic_ns());
+  tx_throttled_ = false;
+  if (limit_.limited()) {
+    auto t = TimerFd::create();
+    if (!t.ok()) {
+      act_ = {};
+      return t.error().context("virtio-net rate limiter");
+    }
+    timer_ = std::move(*t);
+  }
+  resume();
+  if (!thread_) {
+    deactivate();
+    return Error("virtio-net: cannot start its I/O thread");
+  }
+  return {};
+}
+
+void Net::deactivate() {
+  thread_.reset();
+  timer_.reset();
+  act_ = {};
+  frame_len_ = 0;
+}
+
+void Net::pause() { thread_.reset(); }
+
+void Net::resume() {
+  if (!act_.interrupts || thread_) return;
+  std::vector<IoThread::Watch> watches = {
+      {act_.kicks[kRxQueue].fd(), [this] { on_rx_kick(); }},
+      {act_.kicks[kTxQueue].fd(), [this] { on_tx_kick(); }},
+      {tap_.fd(), [this] { on_tap(); }},
+  };
+  if (timer_) watches.push_back({timer_->fd(), [this] { on_timer(); }});
+  auto t = IoThread::start("virtio-net", std::move(watches));
+  if (!t.ok()) return;
+  thread_ = std::move(*t);
+  tap_watched_ = true;
+}
+
+void Net::broken(std::string why) {
+  if (broken_) return;
+  broken_ = true;
+  act_.interrupts->needs_reset(std::move(why));
+}
+
+void Net::notify(uint16_t queue) {
+  if (!used_[queue] || broken_) return;
+  used_[queue] = false;
+  auto n = act_.queues[queue].should_notify(*act_.mem);
+  if (!n.ok() || *n) act_.interrupts->used_buffers(queue);
+}
+
+void Net::on_rx_kick() {
+  act_.kicks[kRxQueue].drain();
+  process_rx();
+}
+
+void Net::on_tx_kick() {
+  act_.kicks[kTxQueue].drain();
+  process_tx();
+}
+
+void Net::on_tap() { process_rx(); }
+
+void Net::on_timer() {
+  timer_->drain();
+  tx_throttled_ = false;
+  process_tx();
+}
+
+void Net::process_tx() {
+  Queue& q = act_.queues[kTxQueue];
+  if (broken_ || tx_throttled_ || !q.state().ready) return;
+  const auto& mem = *act_.mem;
+  std::vector<iovec> parts;
+  for (;;) {
+    auto chain = q.pop(mem);
+    if (!chain.ok()) return broken(chain.error().message());
+    if (!*chain) break;
+    const DescriptorChain& c = **chain;
+    const uint64_t len = c.readable_bytes();
+    if (tx_limiter_.limited()) {
+      const uint64_t now = monotonic_ns();
+      if (!tx_limiter_.consume(len, now)) {
+        q.undo_pop();
+        tx_throttled_ = true;
+        stats_.throttled.fetch_add(1, std::memory_order_relaxed);
+        if (auto r = timer_->arm(tx_limiter_.wait_ns(len, now)); !r.ok()) broken(r.error().message());
+        break;
+      }
+    }
+    // A frame is its readable buffers, header first; anything writable is ignored.
+    bool ok = len > net::Tap::kVnetHeaderSize && len <= netf::kMaxFrame;
+    parts.clear();
+    for (const auto& d : c.descriptors) {
+      if (!ok || d.device_writable || d.len == 0) continue;
+      auto s = mem.slice(d.addr, d.len);
+      if (!s.ok()) {
+        ok = false;
+        break;
+      }
+      parts.push_back({const_cast<uint8_t*>(s->data()), s->size()});  // writev only reads
+    }
+    if (ok && tap_.write(parts).ok()) {
+      stats_.tx_frames.fetch_add(1, std::memory_order_relaxed);
+      stats_.tx_bytes.fetch_add(len - net::Tap::kVnetHeaderSize, std::memory_order_relaxed);
+    } else {
+      stats_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!q.add_used(mem, c.head, 0).ok()) return broken("transmit used ring is not writable");
+    used_[kTxQueue] = true;
+  }
+  notify(kTxQueue);
+}
+
+void Net::process_rx() {
+  Queue& rxq = act_.queues[kRxQueue];
+  if (broken_ || !rxq.state().ready) return;
+  for (;;) {
+    if (frame_len_ == 0) {
+      auto n = tap_.read(frame_);
+      if (!n.ok() || *n == 0) break;  // nothing waiting (a read error: try on the next wake)
+      frame_len_ = *n;
+    }
+    auto delivered = deliver_frame();
+    if (!delivered.ok()) {
+      broken(delivered.error().message());
+      return;
+    }
+    if (!*delivered) {
+      // No room: stop watching the tap until the driver posts buffers (its kick).
+      if (tap_watched_ && thread_ && thread_->set_watching(tap_.fd(), false).ok()) tap_watched_ = false;
+      notify(kRxQueue);
+      return;
+    }
+  }
+  if (!tap_watched_ && thread_ && thread_->set_watching(tap_.fd(), true).ok()) tap_watched_ = true;
+  notify(kRxQueue);
+}
+
+Result<bool> Net::deliver_frame() {
+  Queue& q = act_.queues[kRxQueue];
+  const auto& mem = *act_.mem;
+  const bool mergeable = negotiated(netf::kMrgRxbuf);
+  // Take chains until the frame fits (one chain without MRG_RXBUF), then copy.
+  std::vector<DescriptorChain> chains;
+  uint64_t room = 0;
+  while (room < frame_len_) {
+    if (!chains.empty() && !mergeable) break;
+    VIREO_ASSIGN_OR_RETURN(auto chain, q.pop(mem));
+    if (!chain) break;
+    room += chain->writable_bytes();
+    chains.push_back(std::move(*chain));
+  }
+  if (room < frame_len_) {
+    if (!mergeable && !chains.empty()) {
+      // The driver's buffers are too small for this frame and always will be: drop it,
+      // give the buffer back unused.
+      stats_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+      frame_len_ = 0;
+      VIREO_TRY(q.add_used(mem, chains[0].head, 0));
+      used_[kRxQueue] = true;
+      return true;
+    }
+    for (size_t i = 0; i < chains.size(); ++i) q.undo_pop();
+    return false;
+  }
+  // num_buffers: how many chains the frame spans (always 1 without MRG_RXBUF).
+  const auto count = static_cast<uint16_t>(chains.size());
+  std::memcpy(frame_.data() + netf::kNumBuffersOffset, &count, sizeof(count));
+  size_t done = 0;
+  for (const auto& c : chains) {
+    ChainWriter w(mem, c);
+    const size_t n = std::min<size_t>(frame_len_ - done, w.remaining());
+    VIREO_TRY(w.write(std::span<const uint8_t>(frame_.data() + done, n)));
+    done += n;
+    VIREO_TRY(q.add_used(mem, c.head, static_cast<uint32_t>(n)));
+  }
+  used_[kRxQueue] = true;
+  stats_.rx_frames.fetch_add(1, std::memory_order_relaxed);
+  stats_.rx_bytes.fetch_add(frame_len_ - net::Tap::kVnetHeaderSize, std::memory_order_relaxed);
+  frame_len_ = 0;
+  return true;
+}
+
+}  // namespace vireo::virtio

@@ -1,0 +1,114 @@
+// Net: virtio-net (virtio 1.2, 5.1) on a tap interface. Two queues, receive (0) and
+// transmit (1), served on the device's I/O thread, which also watches the tap:
+// - transmit: each chain is one frame with its virtio-net header in front; the readable
+//   buffers go to the tap as they are (writev), so checksum and TSO requests pass through.
+// - receive: a frame read from the tap is copied into the driver's buffers; with
+//   VIRTIO_NET_F_MRG_RXBUF it may span several chains (num_buffers in the header says how
+//   many). While the driver has posted no buffers, the tap is not watched (frames wait in
+//   the kernel's queue, which drops when full, as a NIC would) until the driver kicks.
+// The MAC is given or derived from the interface's id and tap name; the link is up.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/tap.h"
+#include "virtio/device.h"
+#include "virtio/io_thread.h"
+#include "virtio/rate_limiter.h"
+#include "virtio/spec.h"
+
+namespace vireo::virtio {
+
+// 5.1.3 Feature bits, 5.1.6 header.
+namespace netf {
+inline constexpr unsigned kCsum = 0;
+inline constexpr unsigned kGuestCsum = 1;
+inline constexpr unsigned kMac = 5;
+inline constexpr unsigned kGuestTso4 = 7;
+inline constexpr unsigned kGuestTso6 = 8;
+inline constexpr unsigned kHostTso4 = 11;
+inline constexpr unsigned kHostTso6 = 12;
+inline constexpr unsigned kMrgRxbuf = 15;
+inline constexpr unsigned kStatus = 16;
+inline constexpr uint16_t kLinkUp = 1;
+// The largest frame with its header: a 64 KiB TSO segment plus the Ethernet header.
+inline constexpr size_t kMaxFrame = 12 + 65550;
+inline constexpr uint64_t kNumBuffersOffset = 10;  // virtio_net_hdr_v1.num_buffers
+}  // namespace netf
+
+using MacAddress = std::array<uint8_t, 6>;
+
+// "52:54:00:12:34:56" -> bytes; a multicast address is refused.
+Result<MacAddress> parse_mac(std::string_view text);
+std::string format_mac(const MacAddress& mac);
+// A locally administered unicast MAC that stays the same for the same id and tap.
+MacAddress derived_mac(std::string_view id, std::string_view tap);
+
+class Net : public VirtioDevice {
+ public:
+  static constexpr uint16_t kQueueSize = 256;
+  static constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
+
+  Net(net::Tap tap, MacAddress mac, RateLimit limit = {});
+  ~Net() override;
+
+  std::string_view name() const override { return "virtio-net"; }
+  uint32_t device_type() const override { return device_id::kNet; }
+  uint64_t offered_features() const override;
+  std::vector<uint16_t> queue_max_sizes() const override { return {kQueueSize, kQueueSize}; }
+  uint32_t config_size() const override { return 10; }  // mac, status, max_virtqueue_pairs
+  void read_config(uint64_t offset, std::span<uint8_t> data) const override;
+
+  Result<void> activate(const Activation& activation) override;
+  void deactivate() override;
+  void pause() override;
+  void resume() override;
+
+  const MacAddress& mac() const { return mac_; }
+  const net::Tap& tap() const { return tap_; }
+
+  struct Stats {
+    std::atomic<uint64_t> tx_frames{0}, tx_bytes{0}, rx_frames{0}, rx_bytes{0};
+    std::atomic<uint64_t> tx_dropped{0};  // malformed or refused by the tap
+    std::atomic<uint64_t> rx_dropped{0};  // larger than the driver's buffers
+    std::atomic<uint64_t> throttled{0};
+  };
+  const Stats& stats() const { return stats_; }
+
+  // What the I/O thread does on a kick or a readable tap; for tests.
+  void process_tx();
+  void process_rx();
+
+ private:
+  void on_rx_kick();
+  void on_tx_kick();
+  void on_tap();
+  void on_timer();
+  // Copies the pending frame into the driver's receive buffers; false if they do not
+  // have room for it yet (the chains taken are put back).
+  Result<bool> deliver_frame();
+  void broken(std::string why);
+  void notify(uint16_t queue);
+  bool negotiated(unsigned bit) const { return act_.features & feature::bit(bit); }
+
+  net::Tap tap_;
+  MacAddress mac_;
+  RateLimit limit_;
+  RateLimiter tx_limiter_;
+  std::optional<TimerFd> timer_;
+  bool tx_throttled_ = false;
+  Activation act_{};
+  bool broken_ = false;
+  bool tap_watched_ = true;
+  std::vector<uint8_t> frame_;  // a received frame waiting for buffers (frame_len_ bytes)
+  size_t frame_len_ = 0;
+  bool used_[2] = {false, false};
+  std::unique_ptr<IoThread> thread_;
+  Stats stats_;
+};
+
+}  // namespace vireo::virtio
