@@ -98,6 +98,14 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       ->type_name("SPEC")
       ->allow_extra_args(false)
       ->take_all();
+  std::string console = "serial";
+  run->add_option("--console", console,
+                  "Which device this terminal is the console of: 'serial' (COM1, Linux's ttyS0) "
+                  "or 'virtio' (a virtio console, Linux's hvc0; the default command line then "
+                  "says console=hvc0)")
+      ->type_name("serial|virtio")
+      ->check(CLI::IsMember({"serial", "virtio"}))
+      ->default_val("serial");
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
       ->type_name("PATH")
       ->default_val("/dev/kvm");
@@ -163,7 +171,11 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
     cfg.nets.push_back(*n);
   }
   cfg.initrd_path = initrd;
-  if (cmdline) cfg.cmdline = *cmdline;
+  cfg.console = console == "virtio" ? vmm::ConsoleKind::kVirtio : vmm::ConsoleKind::kSerial;
+  if (cmdline)
+    cfg.cmdline = *cmdline;
+  else if (cfg.console == vmm::ConsoleKind::kVirtio)
+    cfg.cmdline = vmm::kDefaultVirtioConsoleCmdline;
   cfg.unpack_bzimage = bzimage_unpack == "host";
   cfg.boot_tuning = !no_boot_tuning;
   cfg.on_reboot = on_reboot == "restart" ? vmm::OnReboot::kRestart : vmm::OnReboot::kExit;

@@ -76,6 +76,17 @@ class VirtioDevice {
     (void)data;
   }
 
+  // Queues whose kicks the vCPU that wrote QueueNotify serves itself, calling notified()
+  // (no ioeventfd, no thread hop): for drivers that busy-wait for each buffer to come
+  // back, such as virtio-console's hvc writes, where waking an I/O thread per write
+  // would cost a scheduler round trip each. Called under the transport's lock while the
+  // device is active; must not block.
+  virtual bool served_on_vcpu(uint16_t queue) const {
+    (void)queue;
+    return false;
+  }
+  virtual void notified(uint16_t queue) { (void)queue; }
+
   // Starts the back-end on the driver's queues. An Error leaves the device inactive.
   virtual Result<void> activate(const Activation& activation) = 0;
   // Stops and joins the back-end (outstanding requests are finished or dropped) and

@@ -135,7 +135,12 @@ void MmioTransport::write_register(uint64_t offset, uint32_t v) {
       return;
     case mmio::kQueueSel: s_.queue_sel = v; return;
     case mmio::kQueueNotify:
-      if (v < kicks_.size()) kicks_[v].signal();
+      if (v >= kicks_.size()) return;
+      if (device_->served_on_vcpu(static_cast<uint16_t>(v))) {
+        if (active_) device_->notified(static_cast<uint16_t>(v));
+      } else {
+        kicks_[v].signal();
+      }
       return;
     case mmio::kInterruptAck: interrupt_status_.fetch_and(~v); return;
     case mmio::kStatus: write_status(static_cast<uint8_t>(v)); return;

@@ -106,6 +106,7 @@ class MmioTransport : public devices::BusDevice, private Interrupts {
   // The interrupt line (before the guest runs).
   void attach_irq(std::shared_ptr<devices::Irq> irq) { irq_ = std::move(irq); }
   size_t queue_count() const { return kicks_.size(); }
+  const VirtioDevice& device() const { return *device_; }
   // Queue `q`'s kick eventfd: register it as an ioeventfd on QueueNotify, datamatch q.
   const EventFd& kick(size_t q) const { return kicks_[q]; }
   // The `virtio_mmio.device=` switch announcing the device placed at `where`.

@@ -14,8 +14,12 @@
 namespace vireo::vmm {
 
 enum class OnReboot { kExit, kRestart };
+// Which device the terminal is the console of: the UART (COM1, Linux's ttyS0) or a
+// virtio console (Linux's hvc0).
+enum class ConsoleKind { kSerial, kVirtio };
 
 inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1";
+inline constexpr const char* kDefaultVirtioConsoleCmdline = "console=hvc0 reboot=k panic=1";
 inline constexpr uint64_t kDefaultMemory = 512ull << 20;
 inline constexpr uint32_t kMaxCpus = 254;  // APIC IDs 0..253 (255 is broadcast, 254 IOAPIC)
 
@@ -66,6 +70,7 @@ struct VmConfig {
   bool rng = false;             // --rng: a virtio-rng device
   std::vector<DiskConfig> disks;  // --disk, in order
   std::vector<NetConfig> nets;    // --net, in order
+  ConsoleKind console = ConsoleKind::kSerial;  // --console serial|virtio
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

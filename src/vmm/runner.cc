@@ -40,7 +40,7 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
   auto vm_r = Vm::create(cfg, [&wake] { wake.signal(); });
   if (!vm_r.ok()) return vm_r.error();
   auto vm = std::move(*vm_r);
-  console.attach(&vm->serial());
+  console.attach(&vm->console_port());
   struct Detach {  // before the VM goes, on every path
     SerialConsole& console;
     ~Detach() { console.attach(nullptr); }

@@ -20,8 +20,8 @@ SerialConsole::SerialConsole(Epoll& epoll, ConsoleStream in, ConsoleStream out,
   in_watched_ = in_open_;
 }
 
-void SerialConsole::attach(devices::Serial* serial) {
-  serial_ = serial;
+void SerialConsole::attach(devices::ConsolePort* port) {
+  serial_ = port;
   if (serial_) feed_input();
 }
 
@@ -77,8 +77,9 @@ void SerialConsole::pump_output() {
 void SerialConsole::feed_input() {
   if (!serial_) return;
   while (!pending_in_.empty()) {
-    const size_t room = serial_->input_room();
-    if (room == 0) break;
+    // With no room, still offer a byte: the device notes that input waits and wakes us
+    // when room appears (asking input_room() alone would leave it unaware).
+    const size_t room = std::max<size_t>(serial_->input_room(), 1);
     const size_t n = std::min(room, pending_in_.size());
     std::vector<uint8_t> chunk(pending_in_.begin(), pending_in_.begin() + static_cast<long>(n));
     const size_t took = serial_->enqueue_input(chunk);

@@ -18,7 +18,7 @@
 #include <deque>
 #include <vector>
 
-#include "devices/legacy/serial.h"
+#include "devices/console_port.h"
 #include "util/epoll.h"
 #include "vmm/console_escape.h"
 #include "vmm/console_stream.h"
@@ -31,8 +31,9 @@ class SerialConsole {
   SerialConsole(Epoll& epoll, ConsoleStream in, ConsoleStream out, uint64_t in_token,
                 uint64_t out_token);
 
-  // The UART to serve, or nullptr between VMs. Input waiting for it is kept.
-  void attach(devices::Serial* serial);
+  // The console device to serve (the UART or a virtio console), or nullptr between VMs.
+  // Input waiting for it is kept.
+  void attach(devices::ConsolePort* port);
 
   // Event handlers: the UART's wake, stdin readable, stdout writable. on_input returns
   // the console escape's command, if any.
@@ -55,7 +56,7 @@ class SerialConsole {
   Epoll& epoll_;
   ConsoleStream in_, out_;
   uint64_t in_token_, out_token_;
-  devices::Serial* serial_ = nullptr;
+  devices::ConsolePort* serial_ = nullptr;
   ConsoleEscape escape_;
   std::deque<uint8_t> pending_in_;   // keyboard bytes waiting for UART room
   std::vector<uint8_t> out_buf_;     // taken from the UART, not yet written

@@ -189,6 +189,11 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
   using devices::BusKind;
   devices_ = std::make_unique<DeviceManager>(pio_bus_, mmio_bus_);
   auto com1_irq = std::make_shared<IrqLine>(vm_, layout::kIrqCom1);
+  // The terminal's wake goes to the device it is the console of.
+  if (cfg_.console == ConsoleKind::kVirtio) {
+    VIREO_ASSIGN_OR_RETURN(virtio_console_, virtio::Console::create(console_wake));
+    console_wake = nullptr;
+  }
   serial_ = std::make_shared<devices::Serial>(com1_irq, std::move(console_wake));
   VIREO_TRY(devices_->add_fixed("com1", serial_, BusKind::kPio, layout::kPortCom1,
                                 devices::Serial::kRegisterCount, layout::kIrqCom1));
@@ -209,6 +214,7 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
                                     [this] { request_stop({StopReason::kReset}); }),
                                 BusKind::kPio, layout::kPortAcpiPm, layout::kPortAcpiPmSize,
                                 std::nullopt));
+  if (virtio_console_) VIREO_TRY(add_virtio_mmio("console0", virtio_console_));
   if (cfg_.rng) VIREO_TRY(add_virtio_mmio("rng0", std::make_shared<virtio::Rng>()));
   for (const auto& d : cfg_.disks) {
     auto disk = block::DiskImage::open(d.path, {.readonly = d.readonly, .direct = d.direct});
@@ -226,6 +232,11 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
   return {};
 }
 
+devices::ConsolePort& Vm::console_port() {
+  if (virtio_console_) return *virtio_console_;
+  return *serial_;
+}
+
 Result<void> Vm::add_virtio_mmio(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {
   VIREO_ASSIGN_OR_RETURN(auto transport, virtio::MmioTransport::create(std::move(device), mem_));
   VIREO_ASSIGN_OR_RETURN(auto where,
@@ -234,6 +245,8 @@ Result<void> Vm::add_virtio_mmio(std::string id, std::shared_ptr<virtio::VirtioD
   if (!irq.ok()) return irq.error().context(id);
   transport->attach_irq(std::move(*irq));
   for (size_t q = 0; q < transport->queue_count(); ++q) {
+    // A queue the vCPU serves itself needs its QueueNotify write to exit to the VMM.
+    if (transport->device().served_on_vcpu(static_cast<uint16_t>(q))) continue;
     auto r = vm_.register_ioeventfd(transport->kick(q).fd(), where.base + virtio::mmio::kQueueNotify,
                                     4, false, q);
     if (!r.ok()) return r.error().context(fmt::format("{} queue {}", id, q));

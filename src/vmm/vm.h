@@ -19,6 +19,7 @@
 #include "vmm/exit_status.h"
 #include "vmm/insn_assist.h"
 #include "vmm/vcpu.h"
+#include "virtio/console.h"
 #include "virtio/device.h"
 
 namespace vireo::vmm {
@@ -41,6 +42,8 @@ class Vm {
   StopEvent stop_and_join();
 
   devices::Serial& serial() { return *serial_; }
+  // What the terminal is the console of: the UART, or the virtio console (--console).
+  devices::ConsolePort& console_port();
   const DeviceManager& devices() const { return *devices_; }
   const memory::GuestMemory& memory() const { return mem_; }
   const arch::x86::LoadedKernel& kernel() const { return kernel_; }
@@ -84,6 +87,7 @@ class Vm {
   devices::Bus pio_bus_;
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
+  std::shared_ptr<virtio::Console> virtio_console_;  // with --console virtio
   std::unique_ptr<DeviceManager> devices_;
   std::vector<devices::Placement> virtio_mmio_;  // where the virtio-mmio pages went
   std::unique_ptr<InsnAssist> assist_;

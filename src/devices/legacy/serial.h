@@ -55,6 +55,7 @@
 #include <span>
 
 #include "devices/bus_device.h"
+#include "devices/console_port.h"
 #include "devices/irq.h"
 #include "util/result.h"
 
@@ -75,7 +76,7 @@ struct SerialState {
   bool operator==(const SerialState&) const = default;
 };
 
-class Serial : public BusDevice {
+class Serial : public BusDevice, public ConsolePort {
  public:
   using WakeFn = std::function<void()>;
   static constexpr size_t kInputCapacity = 1024;   // console bytes queued towards the guest
@@ -98,11 +99,11 @@ class Serial : public BusDevice {
   // Console input: queues up to input_room() bytes for the guest, raises the receive
   // interrupt if enabled, and returns how many bytes it took. The caller keeps the rest
   // and offers them again after `wake` (nothing is dropped).
-  size_t enqueue_input(std::span<const uint8_t> bytes);
-  size_t input_room() const;
+  size_t enqueue_input(std::span<const uint8_t> bytes) override;
+  size_t input_room() const override;
 
   // Console output: moves up to out.size() transmitted bytes into `out`, returns how many.
-  size_t take_output(std::span<uint8_t> out);
+  size_t take_output(std::span<uint8_t> out) override;
   // Bytes the guest wrote while the output buffer was full.
   uint64_t output_dropped() const;
 

@@ -33,35 +33,21 @@ static std::pair<UniqueFd, UniqueFd> socket_pair() {
 
 struct NetFixture {
   NetFixture() { t->attach_irq(irq); }
-  // Two queues in one guest memory: rx's driver owns the memory, tx's rings are placed
-  // in it too (TestDriver lays out one queue; the second gets its own area).
   void bring_up(uint64_t features) {
     ASSERT_TRUE(regs.negotiate(features));
     regs.setup_queue(Net::kRxQueue, rx.size(), rx.desc_addr(), rx.avail_addr(), rx.used_addr());
-    tx_desc = rx.alloc(split::desc_bytes(16), 16);
-    tx_avail = rx.alloc(split::avail_bytes(16), 2);
-    tx_used = rx.alloc(split::used_bytes(16), 4);
-    regs.setup_queue(Net::kTxQueue, 16, tx_desc, tx_avail, tx_used);
+    regs.setup_queue(Net::kTxQueue, tx.size(), tx.desc_addr(), tx.avail_addr(), tx.used_addr());
     regs.driver_ok();
     ASSERT_TRUE(t->active());
   }
-  // A transmit chain of `bufs` (readable), through the second queue.
+  // A transmit chain of readable buffers {addr, len}.
   void transmit(const std::vector<std::pair<uint64_t, uint32_t>>& bufs) {
-    for (size_t k = 0; k < bufs.size(); ++k) {
-      const uint64_t at = tx_desc + 16 * ((tx_next + k) % 16);
-      const bool last = k + 1 == bufs.size();
-      (void)rx.mem().write_obj<uint64_t>(at, bufs[k].first);
-      (void)rx.mem().write_obj<uint32_t>(at + 8, bufs[k].second);
-      (void)rx.mem().write_obj<uint16_t>(at + 12, last ? 0 : split::kDescNext);
-      (void)rx.mem().write_obj<uint16_t>(at + 14, static_cast<uint16_t>((tx_next + k + 1) % 16));
-    }
-    (void)rx.mem().write_obj<uint16_t>(tx_avail + 4 + 2 * (tx_avail_idx % 16), tx_next % 16);
-    tx_next = static_cast<uint16_t>(tx_next + bufs.size());
-    ++tx_avail_idx;
-    (void)rx.mem().write_obj<uint16_t>(tx_avail + 2, tx_avail_idx);
+    std::vector<test::Buf> chain;
+    for (auto [addr, len] : bufs) chain.push_back({addr, len, false});
+    tx.add_chain(chain);
     regs.write(mmio::kQueueNotify, Net::kTxQueue);
   }
-  uint16_t tx_used_idx() { return *rx.mem().read_obj<uint16_t>(tx_used + 2); }
+  uint16_t tx_used_idx() { return tx.used_idx(); }
   std::vector<uint8_t> host_receive() {
     std::vector<uint8_t> buf(70000);
     ssize_t n = -1;
@@ -93,8 +79,7 @@ struct NetFixture {
   std::shared_ptr<MmioTransport> t = *MmioTransport::create(dev, rx.mem());
   std::shared_ptr<test::CountingIrq> irq = std::make_shared<test::CountingIrq>();
   test::MmioDriver regs{*t};
-  uint64_t tx_desc = 0, tx_avail = 0, tx_used = 0;
-  uint16_t tx_next = 0, tx_avail_idx = 0;
+  test::ExtraQueue tx{rx};
   std::map<uint16_t, uint64_t> rx_bufs;
 };
 

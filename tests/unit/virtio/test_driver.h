@@ -138,4 +138,52 @@ class TestDriver {
   uint16_t next_desc_ = 0;
 };
 
+// A second queue in a TestDriver's memory (devices with several queues): its rings are
+// allocated from the driver's buffer area; chains are direct and device-readable or
+// -writable as given.
+class ExtraQueue {
+ public:
+  ExtraQueue(TestDriver& drv, uint16_t size = 16)
+      : drv_(drv),
+        size_(size),
+        desc_(drv.alloc(split::desc_bytes(size), 16)),
+        avail_(drv.alloc(split::avail_bytes(size), 2)),
+        used_(drv.alloc(split::used_bytes(size), 4)) {}
+
+  uint16_t size() const { return size_; }
+  uint64_t desc_addr() const { return desc_; }
+  uint64_t avail_addr() const { return avail_; }
+  uint64_t used_addr() const { return used_; }
+
+  uint16_t add_chain(const std::vector<Buf>& bufs) {
+    const uint16_t head = next_ % size_;
+    for (size_t k = 0; k < bufs.size(); ++k) {
+      const uint64_t at = desc_ + split::kDescSize * ((next_ + k) % size_);
+      const bool last = k + 1 == bufs.size();
+      (void)drv_.mem().write_obj<uint64_t>(at, bufs[k].addr);
+      (void)drv_.mem().write_obj<uint32_t>(at + 8, bufs[k].len);
+      (void)drv_.mem().write_obj<uint16_t>(
+          at + 12, static_cast<uint16_t>((bufs[k].writable ? split::kDescWrite : 0) |
+                                         (last ? 0 : split::kDescNext)));
+      (void)drv_.mem().write_obj<uint16_t>(at + 14, static_cast<uint16_t>((next_ + k + 1) % size_));
+    }
+    next_ = static_cast<uint16_t>(next_ + bufs.size());
+    (void)drv_.mem().write_obj<uint16_t>(avail_ + 4 + 2 * (avail_idx_ % size_), head);
+    ++avail_idx_;
+    (void)drv_.mem().write_obj<uint16_t>(avail_ + 2, avail_idx_);
+    return head;
+  }
+  uint16_t used_idx() { return *drv_.mem().read_obj<uint16_t>(used_ + 2); }
+  std::pair<uint32_t, uint32_t> used_elem(uint16_t n) {
+    const uint64_t at = used_ + 4 + split::kUsedElemSize * (n % size_);
+    return {*drv_.mem().read_obj<uint32_t>(at), *drv_.mem().read_obj<uint32_t>(at + 4)};
+  }
+
+ private:
+  TestDriver& drv_;
+  uint16_t size_;
+  uint64_t desc_, avail_, used_;
+  uint16_t next_ = 0, avail_idx_ = 0;
+};
+
 }  // namespace vireo::virtio::test
