@@ -54,6 +54,10 @@ static uint32_t config32(const struct virtio_mmio_dev* d, uint32_t offset) {
   return virtio_mmio_read(d, VIRTIO_MMIO_CONFIG + offset);
 }
 
+static uint8_t config8(const struct virtio_mmio_dev* d, uint32_t offset) {
+  return *(volatile uint8_t*)(uintptr_t)(d->base + VIRTIO_MMIO_CONFIG + offset);
+}
+
 /* A 64-bit field read as two halves: the generation counter says whether the device
  * changed it in between (4.2.2). */
 static uint64_t config64(const struct virtio_mmio_dev* d, uint32_t offset) {
@@ -82,6 +86,7 @@ static void start_disk(unsigned i) {
               "disk %u: status %#x after DRIVER_OK", i, status);
   d->capacity = config64(&d->dev, 0);
   d->ro = has(d, VIRTIO_BLK_F_RO);
+  d->max_write_zeroes_seg = has(d, VIRTIO_BLK_F_WRITE_ZEROES) ? config32(&d->dev, 52) : 0;
   printf("virtio_blk: disk %u at %#lx: features %#lx, queue of %d entries, status %#x\n", i,
          d->dev.base, d->dev.features, size, status);
   printf("virtio_blk: disk %u: capacity %lu sectors (%lu KiB), seg_max %u, blk_size %u, ro %d\n",
@@ -92,7 +97,7 @@ static void start_disk(unsigned i) {
     printf("virtio_blk: disk %u: discard max %u sectors x %u segments, alignment %u; "
            "write-zeroes max %u sectors x %u segments, may unmap %u\n",
            i, config32(&d->dev, 36), config32(&d->dev, 40), config32(&d->dev, 44),
-           config32(&d->dev, 48), config32(&d->dev, 52), config32(&d->dev, 56) & 0xff);
+           config32(&d->dev, 48), d->max_write_zeroes_seg, config8(&d->dev, 56));
 }
 
 /* GET_ID: the serial names the disk and seeds its pattern. */

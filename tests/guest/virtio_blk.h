@@ -72,6 +72,7 @@ struct blk_disk {
   uint64_t capacity; /* sectors */
   uint8_t seed;      /* of the image's pattern, from the serial */
   bool ro;           /* VIRTIO_BLK_F_RO negotiated */
+  uint32_t max_write_zeroes_seg; /* from the configuration */
   char serial[VIRTIO_BLK_ID_BYTES + 1];
 };
 
