@@ -5,8 +5,8 @@
 # `bench-end` lines around its request loop (which runs in ring 3); the time between the
 # two lines as they reach this script is what counts, so boot and setup are left out.
 #
-#   bench/blk_bench.sh [--image FILE] [--size BYTES] [--direct on|off] [--quick]
-#                      [--only vireo,qemu,fio]
+#   bench/blk_bench.sh [--image FILE] [--size BYTES] [--direct on|off] [--runs N]
+#                      [--quick] [--only vireo,qemu,fio]
 #
 #   --image    the image (default /var/tmp/vireo-blk-bench.img, made if missing or of
 #              another size; its contents do not matter)
@@ -14,6 +14,8 @@
 #   --direct   on (default): vireo direct=on, QEMU cache=none, fio --direct=1, no host
 #              page cache; off: vireo's default, QEMU cache=writeback, fio --direct=0,
 #              with the image in the page cache beforehand (a warm-up read)
+#   --runs     runs per case and runner, the median counts (default 3: on our nested
+#              hosts one run can be 2-3 times slower than the next)
 #   --quick    a tenth of the work per case (a smoke test of the script)
 #
 # Prints a table of MiB/s and IOPS per case and runner and the ratios vireo/host and
@@ -27,15 +29,17 @@ image=/var/tmp/vireo-blk-bench.img
 size=1G
 direct=on
 quick=0
+runs=3
 only=vireo,qemu,fio
 while [ $# -gt 0 ]; do
 	case $1 in
 	--image) image=$2; shift 2 ;;
 	--size) size=$2; shift 2 ;;
 	--direct) direct=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
 	--only) only=$2; shift 2 ;;
-	*) echo "usage: $0 [--image FILE] [--size BYTES] [--direct on|off] [--quick] [--only vireo,qemu,fio]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--image FILE] [--size BYTES] [--direct on|off] [--runs N] [--quick] [--only vireo,qemu,fio]" >&2; exit 2 ;;
 	esac
 done
 case $direct in on | off) ;; *) echo "--direct must be on or off" >&2; exit 2 ;; esac
@@ -128,11 +132,13 @@ run_fio() {
 	local opts=$1 fio_opts=$2 total engine=psync
 	total=$(sed -n 's/.*total=\([0-9]*\).*/\1/p' <<<"$opts")
 	[[ $fio_opts == *iodepth=1 ]] || engine=libaio
-	local d=0
-	[ "$direct" = on ] && d=1
+	# Like the guests, fio finds the image in the page cache with direct=off (by default
+	# it would drop the file's cached pages first).
+	local d=0 invalidate=0
+	[ "$direct" = on ] && d=1 invalidate=1
 	# shellcheck disable=SC2086
 	fio --name=blk --filename="$image" --size="$size_bytes" --io_size="$total" \
-		--ioengine=$engine --direct=$d $fio_opts --randrepeat=1 \
+		--ioengine=$engine --direct=$d --invalidate=$invalidate $fio_opts --randrepeat=1 \
 		--output-format=json 2>/dev/null |
 		python3 -c '
 import json, sys
@@ -142,22 +148,32 @@ secs = side["runtime"] / 1000.0
 print("%.6f %d %d" % (secs, side["io_bytes"], side["total_ios"]))'
 }
 
+# One case for one runner `runs` times: prints the median run's line ("" if any failed).
+median_of() {
+	local runner=$1 opts=$2 fio_opts=$3 all="" one
+	for _ in $(seq "$runs"); do
+		warm_cache
+		if [ "$runner" = fio ]; then
+			one=$(run_fio "$opts" "$fio_opts") || return 0
+		else
+			one=$(run_"$runner" "$opts") || return 0
+		fi
+		all+="$one"$'\n'
+	done
+	sort -g <<<"${all%$'\n'}" | sed -n "$(((runs + 1) / 2))p"
+}
+
 make_image
 mkdir -p build/bench
 tsv=build/bench/blk_bench.tsv
-echo "== virtio-blk bench: $image ($size), direct=$direct, guest loops in ring 3"
+echo "== virtio-blk bench: $image ($size), direct=$direct, guest loops in ring 3, median of $runs runs"
 echo -e "case\trunner\tseconds\tbytes\trequests\tMiB/s\tIOPS" >"$tsv"
 declare -A mibs iops
 for c in "${cases[@]}"; do
 	IFS='|' read -r name opts fio_opts <<<"$c"
 	for runner in vireo qemu fio; do
 		[[ ,$only, == *,$runner,* ]] || continue
-		warm_cache
-		if [ $runner = fio ]; then
-			res=$(run_fio "$opts" "$fio_opts") || res=""
-		else
-			res=$(run_$runner "$opts") || res=""
-		fi
+		res=$(median_of "$runner" "$opts" "$fio_opts")
 		if [ -z "$res" ]; then
 			mibs[$name,$runner]=-
 			iops[$name,$runner]=-
