@@ -13,6 +13,8 @@ PKGS=(
   e2fsprogs
   # comparison and measurement
   qemu-system-x86 hyperfine python3 tmux
+  # bench/blk_bench.sh: the host side of the virtio-blk comparison
+  fio
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
