@@ -44,6 +44,8 @@ class FakeVirtioDevice : public VirtioDevice {
     return {};
   }
   void deactivate() override { active = false; }
+  bool served_on_vcpu(uint16_t queue) const override { return queue == vcpu_queue; }
+  void notified(uint16_t queue) override { vcpu_notified.push_back(queue); }
   void reset() override {
     deactivate();
     std::memset(config, 0, sizeof(config));
@@ -62,6 +64,8 @@ class FakeVirtioDevice : public VirtioDevice {
   bool active = false;
   int activations = 0;
   Activation last{};
+  int vcpu_queue = -1;                 // a queue served on the notifying vCPU
+  std::vector<uint16_t> vcpu_notified;  // notified() calls
 };
 
 class CountingIrq : public devices::Irq {

@@ -203,6 +203,19 @@ TEST(MmioTransport, QueueNotifySignalsTheKick) {
   EXPECT_EQ(f.t->kick(0).drain(), 0u);
 }
 
+TEST(MmioTransport, QueuesServedOnTheVcpuAreNotifiedInline) {
+  Fixture f;
+  f.dev->vcpu_queue = 1;
+  f.regs.write(mmio::kQueueNotify, 1);
+  EXPECT_TRUE(f.dev->vcpu_notified.empty()) << "not before DRIVER_OK";
+  f.bring_up();
+  f.regs.write(mmio::kQueueNotify, 1);
+  f.regs.write(mmio::kQueueNotify, 0);
+  EXPECT_EQ(f.dev->vcpu_notified, std::vector<uint16_t>{1});
+  EXPECT_EQ(f.t->kick(1).drain(), 0u) << "no kick for it";
+  EXPECT_EQ(f.t->kick(0).drain(), 1u) << "the other queue is kicked as usual";
+}
+
 TEST(MmioTransport, InterruptsFromTheDevice) {
   Fixture f;
   f.bring_up();
