@@ -152,24 +152,21 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
     return result;
   }
   cfg.memory = *mem;
-  for (size_t i = 0; i < disks.size(); ++i) {
-    auto d = vmm::parse_disk(disks[i], i);
-    if (!d.ok()) {
-      result.err = d.error().message();
-      result.exit_code = vmm::exit_code::kUsageError;
-      return result;
+  // Each --disk / --net value through its parser (the index names the default id).
+  auto parse_all = [&result](const std::vector<std::string>& specs, auto parse, auto& out) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      auto v = parse(specs[i], i);
+      if (!v.ok()) {
+        result.err = v.error().message();
+        result.exit_code = vmm::exit_code::kUsageError;
+        return false;
+      }
+      out.push_back(*v);
     }
-    cfg.disks.push_back(*d);
-  }
-  for (size_t i = 0; i < nets.size(); ++i) {
-    auto n = vmm::parse_net(nets[i], i);
-    if (!n.ok()) {
-      result.err = n.error().message();
-      result.exit_code = vmm::exit_code::kUsageError;
-      return result;
-    }
-    cfg.nets.push_back(*n);
-  }
+    return true;
+  };
+  if (!parse_all(disks, vmm::parse_disk, cfg.disks) || !parse_all(nets, vmm::parse_net, cfg.nets))
+    return result;
   cfg.initrd_path = initrd;
   cfg.console = console == "virtio" ? vmm::ConsoleKind::kVirtio : vmm::ConsoleKind::kSerial;
   if (cmdline)
