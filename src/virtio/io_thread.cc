@@ -11,7 +11,15 @@ namespace {
 constexpr uint64_t kStopToken = ~uint64_t{0};
 }
 
-Result<std::unique_ptr<IoThread>> IoThread::start(std::string name, std::vector<Watch> watches) {
+Result<std::unique_ptr<IoThread>> IoThread::start(std::string name, std::vector<Watch> watches,
+                                                  std::vector<DynamicWatch> dynamic) {
+  VIREO_ASSIGN_OR_RETURN(auto t, create(std::move(name), std::move(watches), std::move(dynamic)));
+  t->launch();
+  return t;
+}
+
+Result<std::unique_ptr<IoThread>> IoThread::create(std::string name, std::vector<Watch> watches,
+                                                   std::vector<DynamicWatch> dynamic) {
   auto t = std::make_unique<IoThread>(Key{});
   VIREO_ASSIGN_OR_RETURN(t->epoll_, Epoll::create());
   VIREO_ASSIGN_OR_RETURN(t->stop_, EventFd::create());
@@ -19,9 +27,13 @@ Result<std::unique_ptr<IoThread>> IoThread::start(std::string name, std::vector<
   for (size_t i = 0; i < watches.size(); ++i)
     VIREO_TRY(t->epoll_.add(watches[i].fd, EPOLLIN, i));
   t->watches_ = std::move(watches);
+  for (auto& d : dynamic) VIREO_TRY(t->add_watch(d.fd, d.events, std::move(d.handler)));
   t->name_ = std::move(name);
-  t->thread_ = std::thread([p = t.get()] { p->run(); });
   return t;
+}
+
+void IoThread::launch() {
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
 }
 
 IoThread::~IoThread() { stop(); }
@@ -38,6 +50,57 @@ Result<void> IoThread::set_watching(int fd, bool on) {
   return Error("IoThread::set_watching: fd is not watched");
 }
 
+Result<void> IoThread::add_watch(int fd, uint32_t events, EventHandler handler) {
+  std::lock_guard lock(mutex_);
+  if (dynamic_.count(fd)) return Error("IoThread::add_watch: fd is already watched");
+  const uint64_t token = next_token_++;
+  if (events) VIREO_TRY(epoll_.add(fd, events, token));
+  dynamic_.emplace(fd, Dynamic{token, events, std::move(handler)});
+  tokens_.emplace(token, fd);
+  return {};
+}
+
+Result<void> IoThread::set_events(int fd, uint32_t events) {
+  std::lock_guard lock(mutex_);
+  auto it = dynamic_.find(fd);
+  if (it == dynamic_.end()) return Error("IoThread::set_events: fd is not watched");
+  Dynamic& d = it->second;
+  if (d.events == events) return {};
+  if (events == 0) {
+    VIREO_TRY(epoll_.remove(fd));
+  } else if (d.events == 0) {
+    VIREO_TRY(epoll_.add(fd, events, d.token));
+  } else {
+    VIREO_TRY(epoll_.modify(fd, events, d.token));
+  }
+  d.events = events;
+  return {};
+}
+
+void IoThread::remove_watch(int fd) {
+  std::lock_guard lock(mutex_);
+  auto it = dynamic_.find(fd);
+  if (it == dynamic_.end()) return;
+  if (it->second.events) (void)epoll_.remove(fd);
+  tokens_.erase(it->second.token);  // events already fetched for it find no handler
+  dynamic_.erase(it);
+}
+
+void IoThread::dispatch(uint64_t token, uint32_t events) {
+  if (token < watches_.size()) {
+    watches_[token].handler();
+    return;
+  }
+  EventHandler handler;
+  {
+    std::lock_guard lock(mutex_);
+    auto t = tokens_.find(token);
+    if (t == tokens_.end()) return;  // removed by an earlier handler of this batch
+    handler = dynamic_.at(t->second).handler;  // a copy: the handler may remove itself
+  }
+  handler(events);
+}
+
 void IoThread::run() {
   pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
   std::array<epoll_event, 16> events;
@@ -51,7 +114,7 @@ void IoThread::run() {
     for (int i = 0; i < *n; ++i) {
       const uint64_t token = events[i].data.u64;
       if (token == kStopToken) return;
-      watches_[token].handler();
+      dispatch(token, events[i].events);
     }
   }
 }
