@@ -106,6 +106,12 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       ->type_name("serial|virtio")
       ->check(CLI::IsMember({"serial", "virtio"}))
       ->default_val("serial");
+  std::optional<std::string> vsock;
+  run->add_option("--vsock", vsock,
+                  "A virtio-vsock device with Firecracker's host side: host programs connect to "
+                  "the Unix socket PATH and write 'CONNECT <port>'; guest connections to CID 2 "
+                  "port P go to PATH_P: cid=N,uds=PATH")
+      ->type_name("SPEC");
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
       ->type_name("PATH")
       ->default_val("/dev/kvm");
@@ -167,6 +173,15 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   };
   if (!parse_all(disks, vmm::parse_disk, cfg.disks) || !parse_all(nets, vmm::parse_net, cfg.nets))
     return result;
+  if (vsock) {
+    auto v = vmm::parse_vsock(*vsock);
+    if (!v.ok()) {
+      result.err = v.error().message();
+      result.exit_code = vmm::exit_code::kUsageError;
+      return result;
+    }
+    cfg.vsock = *v;
+  }
   cfg.initrd_path = initrd;
   cfg.console = console == "virtio" ? vmm::ConsoleKind::kVirtio : vmm::ConsoleKind::kSerial;
   if (cmdline)

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <set>
 
 #include "util/size.h"
 #include "virtio/net.h"
+#include "virtio/vsock.h"
 
 namespace vireo::vmm {
 
@@ -104,6 +106,33 @@ Result<NetConfig> parse_net(std::string_view spec, size_t index) {
   VIREO_TRY(check_bursts("--net", n.limit));
   if (n.id.empty()) n.id = fmt::format("net{}", index);
   return n;
+}
+
+Result<VsockConfig> parse_vsock(std::string_view spec) {
+  VsockConfig v;
+  bool have_cid = false;
+  VIREO_TRY(for_each_pair("--vsock", spec, "cid, uds",
+                          [&](std::string_view key, std::string_view value) -> Result<bool> {
+                            if (key == "cid") {
+                              auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v.cid);
+                              if (ec != std::errc() || end != value.data() + value.size() || value.empty() ||
+                                  v.cid < virtio::kMinGuestCid || v.cid > virtio::kMaxGuestCid)
+                                return Error(fmt::format("--vsock: cid={} must be a number from {} to {}", value,
+                                                         virtio::kMinGuestCid, virtio::kMaxGuestCid));
+                              have_cid = true;
+                            } else if (key == "uds") {
+                              // sun_path holds 108 bytes; guest connections add "_PORT".
+                              if (value.empty() || value.size() > 96)
+                                return Error(fmt::format("--vsock: uds={} must be 1-96 bytes", value));
+                              v.uds = value;
+                            } else {
+                              return false;
+                            }
+                            return true;
+                          }));
+  if (!have_cid) return Error("--vsock: cid=N is required");
+  if (v.uds.empty()) return Error("--vsock: uds=PATH is required");
+  return v;
 }
 
 Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {

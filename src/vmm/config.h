@@ -52,6 +52,16 @@ struct NetConfig {
 // [,ops=N/s][,ops_burst=N].
 Result<NetConfig> parse_net(std::string_view spec, size_t index);
 
+// --vsock: a virtio-vsock device with Firecracker's host side on a Unix socket.
+struct VsockConfig {
+  uint64_t cid = 0;  // the guest's CID (3 and up)
+  std::string uds;   // the socket vireo listens on; guest connections go to uds + "_PORT"
+  bool operator==(const VsockConfig&) const = default;
+};
+
+// Parses a --vsock value: cid=N,uds=PATH.
+Result<VsockConfig> parse_vsock(std::string_view spec);
+
 struct VmConfig {
   std::string kernel_path;
   std::optional<std::string> initrd_path;
@@ -71,6 +81,7 @@ struct VmConfig {
   std::vector<DiskConfig> disks;  // --disk, in order
   std::vector<NetConfig> nets;    // --net, in order
   ConsoleKind console = ConsoleKind::kSerial;  // --console serial|virtio
+  std::optional<VsockConfig> vsock;  // --vsock
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

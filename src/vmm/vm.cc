@@ -28,6 +28,7 @@
 #include "virtio/block.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/net.h"
+#include "virtio/vsock.h"
 #include "virtio/rng.h"
 #include "vmm/irq_line.h"
 #include "vmm/irqfd_irq.h"
@@ -228,6 +229,11 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
     if (!tap.ok()) return tap.error().context("--net " + n.id);
     const auto mac = n.mac.empty() ? virtio::derived_mac(n.id, n.tap) : *virtio::parse_mac(n.mac);
     VIREO_TRY(add_virtio_mmio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.limit)));
+  }
+  if (cfg_.vsock) {
+    auto vsock = virtio::Vsock::create(cfg_.vsock->cid, cfg_.vsock->uds);
+    if (!vsock.ok()) return vsock.error().context("--vsock");
+    VIREO_TRY(add_virtio_mmio("vsock0", std::move(*vsock)));
   }
   return {};
 }

@@ -1,0 +1,586 @@
+#include "virtio/vsock.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace vireo::virtio {
+
+using vsockp::Header;
+
+namespace {
+
+constexpr size_t kHeaderSize = sizeof(Header);
+// RSTs for connections already gone, waiting for receive buffers: one per connection
+// plus a margin for packets to unknown ports; beyond that they are dropped (the guest
+// times out instead).
+constexpr size_t kMaxResets = Vsock::kMaxConnections + 256;
+// Tell the guest about freed buffer space once this much was passed on, so that it can
+// go on sending before its credit runs out.
+constexpr uint32_t kCreditUpdateThreshold = Vsock::kBufAlloc / 4;
+
+Result<sockaddr_un> unix_address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(a.sun_path))
+    return Error(fmt::format("'{}': a Unix socket path must be 1-{} bytes", path, sizeof(a.sun_path) - 1));
+  std::memcpy(a.sun_path, path.data(), path.size());
+  return a;
+}
+
+Result<UniqueFd> unix_socket() {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return Error::from_errno("socket(AF_UNIX)");
+  return fd;
+}
+
+// Connects without blocking: a Unix stream socket connects at once or not at all (a full
+// backlog, EAGAIN, counts as a refusal).
+Result<UniqueFd> unix_connect(const std::string& path) {
+  VIREO_ASSIGN_OR_RETURN(auto addr, unix_address(path));
+  VIREO_ASSIGN_OR_RETURN(auto fd, unix_socket());
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
+    return Error::from_errno("connect " + path);
+  return fd;
+}
+
+// "CONNECT <port>" (the newline already taken off) -> port.
+std::optional<uint32_t> parse_connect(std::string_view line) {
+  constexpr std::string_view kPrefix = "CONNECT ";
+  if (!line.starts_with(kPrefix)) return std::nullopt;
+  line.remove_prefix(kPrefix.size());
+  uint32_t port = 0;
+  auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), port);
+  if (ec != std::errc() || end != line.data() + line.size() || line.empty()) return std::nullopt;
+  return port;
+}
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+}  // namespace
+
+Result<std::shared_ptr<Vsock>> Vsock::create(uint64_t guest_cid, std::string uds_path) {
+  if (guest_cid < kMinGuestCid || guest_cid > kMaxGuestCid)
+    return Error(fmt::format("guest CID {} is out of range ({}-{})", guest_cid, kMinGuestCid, kMaxGuestCid));
+  VIREO_ASSIGN_OR_RETURN(auto addr, unix_address(uds_path));
+  struct stat st {};
+  if (::lstat(uds_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return Error(fmt::format("{} exists and is not a socket", uds_path));
+    // A socket file: in use if somebody accepts on it, else left over from a run that
+    // ended without removing it.
+    if (unix_connect(uds_path).ok()) return Error(fmt::format("{} is in use by another program", uds_path));
+    if (::unlink(uds_path.c_str()) != 0) return Error::from_errno("removing the stale socket " + uds_path);
+  }
+  VIREO_ASSIGN_OR_RETURN(auto fd, unix_socket());
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
+    return Error::from_errno("cannot listen on " + uds_path);
+  if (::listen(fd.get(), 64) != 0) {
+    auto e = Error::from_errno("listen on " + uds_path);
+    ::unlink(uds_path.c_str());
+    return e;
+  }
+  return std::make_shared<Vsock>(Key{}, guest_cid, std::move(uds_path), std::move(fd));
+}
+
+Vsock::Vsock(Key, uint64_t guest_cid, std::string uds_path, UniqueFd listener)
+    : cid_(guest_cid), path_(std::move(uds_path)), listener_(std::move(listener)) {}
+
+Vsock::~Vsock() {
+  deactivate();
+  ::unlink(path_.c_str());  // the socket file is ours (create() bound it)
+}
+
+uint64_t Vsock::offered_features() const {
+  return feature::bit(feature::kVersion1) | feature::bit(feature::kEventIdx) |
+         feature::bit(feature::kIndirectDesc);
+}
+
+void Vsock::read_config(uint64_t offset, std::span<uint8_t> data) const {
+  uint8_t c[8];
+  std::memcpy(c, &cid_, sizeof(c));
+  std::memcpy(data.data(), c + offset, data.size());
+}
+
+Result<void> Vsock::activate(const Activation& activation) {
+  deactivate();
+  act_ = activation;
+  broken_ = false;
+  used_[0] = used_[1] = false;
+  scratch_.resize(kMaxPayload);
+  resume();
+  if (!thread_) {
+    deactivate();
+    return Error("virtio-vsock: cannot start its I/O thread");
+  }
+  return {};
+}
+
+void Vsock::stop_thread() {
+  // Joined before the pointer goes: until then handlers may still use it.
+  if (thread_) thread_->stop();
+  thread_.reset();
+}
+
+void Vsock::deactivate() {
+  stop_thread();
+  // The guest's connections end with the driver; their host sockets see EOF.
+  conns_.clear();
+  by_ports_.clear();
+  rx_pending_.clear();
+  resets_.clear();
+  stats_.connections.store(0, std::memory_order_relaxed);
+  act_ = {};
+}
+
+void Vsock::pause() { stop_thread(); }
+
+void Vsock::resume() {
+  if (!act_.interrupts || thread_) return;
+  std::vector<IoThread::Watch> watches = {
+      {act_.kicks[kRxQueue].fd(), [this] { on_rx_kick(); }},
+      {act_.kicks[kTxQueue].fd(), [this] { on_tx_kick(); }},
+      {listener_.get(), [this] { on_listener(); }},
+  };
+  std::vector<IoThread::DynamicWatch> sockets;
+  for (auto& [id, c] : conns_)
+    sockets.push_back({c->sock.get(), c->events, [this, id = id](uint32_t ev) { on_socket(id, ev); }});
+  auto t = IoThread::create("virtio-vsock", std::move(watches), std::move(sockets));
+  if (!t.ok()) return;
+  thread_ = std::move(*t);  // before it runs: handlers use it
+  thread_->launch();
+}
+
+void Vsock::broken(std::string why) {
+  if (broken_) return;
+  broken_ = true;
+  act_.interrupts->needs_reset(std::move(why));
+}
+
+void Vsock::notify(uint16_t queue) {
+  if (!used_[queue] || broken_) return;
+  used_[queue] = false;
+  auto n = act_.queues[queue].should_notify(*act_.mem);
+  if (!n.ok() || *n) act_.interrupts->used_buffers(queue);
+}
+
+void Vsock::on_rx_kick() {
+  act_.kicks[kRxQueue].drain();
+  process_rx();
+}
+
+void Vsock::on_tx_kick() {
+  act_.kicks[kTxQueue].drain();
+  process_tx();
+}
+
+// ---------------------------------------------------------------- connections
+
+Vsock::Conn* Vsock::find(uint32_t local_port, uint32_t peer_port) {
+  auto it = by_ports_.find({local_port, peer_port});
+  return it == by_ports_.end() ? nullptr : it->second;
+}
+
+Vsock::Conn* Vsock::add_conn(UniqueFd sock, State state) {
+  auto c = std::make_unique<Conn>();
+  c->id = next_id_++;
+  c->sock = std::move(sock);
+  c->state = state;
+  Conn* p = c.get();
+  const uint64_t id = p->id;
+  if (!thread_->add_watch(p->sock.get(), 0, [this, id](uint32_t ev) { on_socket(id, ev); }).ok())
+    return nullptr;
+  conns_.emplace(id, std::move(c));
+  stats_.connections.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+void Vsock::erase(Conn& c) {
+  thread_->remove_watch(c.sock.get());
+  if (c.state != State::kReadingConnect) by_ports_.erase({c.local_port, c.peer_port});
+  stats_.connections.fetch_sub(1, std::memory_order_relaxed);
+  conns_.erase(c.id);  // closes the host socket; rx_pending_ may still name it: skipped
+}
+
+void Vsock::kill(Conn& c) {
+  // The guest knows the connection once it has seen our REQUEST or sent its own.
+  if (c.state == State::kEstablished || (c.state == State::kRequested && !c.want_request))
+    queue_rst(c.local_port, c.peer_port);
+  erase(c);
+}
+
+void Vsock::queue_rst(uint32_t local_port, uint32_t peer_port) {
+  if (resets_.size() >= kMaxResets) {
+    stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Header h;
+  h.src_cid = vsockp::kHostCid;
+  h.dst_cid = cid_;
+  h.src_port = local_port;
+  h.dst_port = peer_port;
+  h.type = vsockp::kTypeStream;
+  h.op = vsockp::kOpRst;
+  resets_.push_back(h);
+}
+
+uint32_t Vsock::peer_credit(const Conn& c) const {
+  const uint32_t in_flight = c.rx_cnt - c.peer_fwd_cnt;  // wraps, as the counters do
+  return in_flight >= c.peer_buf_alloc ? 0 : c.peer_buf_alloc - in_flight;
+}
+
+bool Vsock::has_packet(const Conn& c) const {
+  if (c.want_request || c.want_response || c.want_credit) return true;
+  return c.readable && c.state == State::kEstablished && !c.guest_no_recv && !c.host_eof &&
+         peer_credit(c) > 0;
+}
+
+void Vsock::queue(Conn& c) {
+  if (c.queued || !has_packet(c)) return;
+  c.queued = true;
+  rx_pending_.push_back(c.id);
+}
+
+void Vsock::update_events(Conn& c) {
+  uint32_t want = 0;
+  if (c.state == State::kReadingConnect) want = EPOLLIN;
+  if (c.state == State::kEstablished) {
+    // Readable data waits (IN off) until it has gone to the guest: level-triggered IN
+    // would wake the loop for nothing while the guest has no credit or buffers.
+    if (!c.readable && !c.host_eof && !c.guest_no_recv) want |= EPOLLIN;
+    if (c.tx_off < c.tx_buf.size()) want |= EPOLLOUT;
+  }
+  if (want == c.events) return;
+  if (thread_->set_events(c.sock.get(), want).ok()) c.events = want;
+}
+
+Header Vsock::header_for(const Conn& c, uint16_t op) const {
+  Header h;
+  h.src_cid = vsockp::kHostCid;
+  h.dst_cid = cid_;
+  h.src_port = c.local_port;
+  h.dst_port = c.peer_port;
+  h.type = vsockp::kTypeStream;
+  h.op = op;
+  h.buf_alloc = kBufAlloc;
+  h.fwd_cnt = c.fwd_cnt;
+  return h;
+}
+
+// ---------------------------------------------------------------- host side
+
+void Vsock::on_listener() {
+  for (;;) {
+    UniqueFd s(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!s) return;  // EAGAIN, or an error the next connection may not have
+    if (conns_.size() >= kMaxConnections) continue;  // closed: the host program sees EOF
+    if (Conn* c = add_conn(std::move(s), State::kReadingConnect)) update_events(*c);
+  }
+}
+
+void Vsock::on_socket(uint64_t id, uint32_t events) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  if (c.state == State::kReadingConnect) {
+    read_connect_line(c);
+  } else {
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c.events & EPOLLIN)) {
+      c.readable = true;  // read when it can go to the guest
+      queue(c);
+    }
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) flush_tx(c);
+    if (auto still = conns_.find(id); still != conns_.end()) update_events(*still->second);
+  }
+  process_rx();
+}
+
+void Vsock::read_connect_line(Conn& c) {
+  // One byte at a time: whatever follows the line is the guest's, not ours to take.
+  for (;;) {
+    if (c.line.size() >= kMaxConnectLine) return erase(c);
+    char ch;
+    const ssize_t n = ::recv(c.sock.get(), &ch, 1, MSG_DONTWAIT);
+    if (n < 0 && would_block(errno)) return;
+    if (n <= 0) return erase(c);
+    if (ch != '\n') {
+      c.line.push_back(ch);
+      continue;
+    }
+    auto port = parse_connect(c.line);
+    if (!port) return erase(c);
+    uint32_t local = next_local_port_;
+    while (find(local, *port)) local = local == UINT32_MAX ? kFirstLocalPort : local + 1;
+    next_local_port_ = local == UINT32_MAX ? kFirstLocalPort : local + 1;
+    c.local_port = local;
+    c.peer_port = *port;
+    c.state = State::kRequested;
+    c.want_request = true;
+    by_ports_[{local, *port}] = &c;
+    update_events(c);
+    queue(c);
+    return;
+  }
+}
+
+void Vsock::flush_tx(Conn& c) {
+  while (c.tx_off < c.tx_buf.size()) {
+    const ssize_t n = ::send(c.sock.get(), c.tx_buf.data() + c.tx_off, c.tx_buf.size() - c.tx_off,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && would_block(errno)) break;
+    if (n <= 0) return kill(c);
+    c.tx_off += static_cast<size_t>(n);
+    c.fwd_cnt += static_cast<uint32_t>(n);
+    stats_.tx_bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
+  if (c.tx_off == c.tx_buf.size()) {
+    c.tx_buf.clear();
+    c.tx_off = 0;
+  }
+  if (c.fwd_cnt - c.fwd_cnt_told >= kCreditUpdateThreshold) c.want_credit = true;
+  queue(c);
+  maybe_finish(c);
+}
+
+void Vsock::maybe_finish(Conn& c) {
+  if (c.tx_off < c.tx_buf.size() || !c.guest_no_send) return;
+  if (!c.host_write_shut) {
+    ::shutdown(c.sock.get(), SHUT_WR);  // the host reads EOF
+    c.host_write_shut = true;
+  }
+  // Nobody will send any more (or the guest will not even read): close, with the RST a
+  // Linux guest waits for after its SHUTDOWN.
+  if (c.host_eof || c.guest_no_recv) kill(c);
+}
+
+// ---------------------------------------------------------------- transmit (guest to host)
+
+void Vsock::process_tx() {
+  Queue& q = act_.queues[kTxQueue];
+  if (broken_ || !q.state().ready) return;
+  const auto& mem = *act_.mem;
+  for (;;) {
+    auto chain = q.pop(mem);
+    if (!chain.ok()) return broken(chain.error().message());
+    if (!*chain) break;
+    const DescriptorChain& c = **chain;
+    ChainReader r(mem, c);
+    auto h = r.read_obj<Header>();
+    if (h.ok()) {
+      handle_packet(*h, c);
+    } else {
+      stats_.dropped.fetch_add(1, std::memory_order_relaxed);  // shorter than a header
+    }
+    if (!q.add_used(mem, c.head, 0).ok()) return broken("vsock transmit used ring is not writable");
+    used_[kTxQueue] = true;
+  }
+  notify(kTxQueue);
+  process_rx();
+}
+
+void Vsock::handle_packet(const Header& h, const DescriptorChain& chain) {
+  if (h.src_cid != cid_ || h.dst_cid != vsockp::kHostCid) {
+    // Not from our guest or not for the host: nobody to answer.
+    stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Conn* c = find(h.dst_port, h.src_port);
+  const bool sane = h.type == vsockp::kTypeStream && h.len <= kMaxPayload &&
+                    h.len <= chain.readable_bytes() - kHeaderSize;
+  if (!sane) {
+    stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+    if (c) return kill(*c);
+    if (h.op != vsockp::kOpRst) queue_rst(h.dst_port, h.src_port);
+    return;
+  }
+  if (!c) {
+    if (h.op == vsockp::kOpRequest) return guest_connect(h);
+    if (h.op != vsockp::kOpRst) queue_rst(h.dst_port, h.src_port);
+    return;
+  }
+  const uint64_t id = c->id;
+  c->peer_buf_alloc = h.buf_alloc;
+  c->peer_fwd_cnt = h.fwd_cnt;
+  const bool established = c->state == State::kEstablished;
+  switch (h.op) {
+    case vsockp::kOpRw:
+      if (!established || c->guest_no_send) return kill(*c);
+      guest_data(*c, chain, h.len);
+      break;
+    case vsockp::kOpResponse:
+      // Only as the answer to our REQUEST, once the guest has seen it.
+      if (c->state != State::kRequested || c->want_request) return kill(*c);
+      guest_response(*c);
+      break;
+    case vsockp::kOpRst:
+      return erase(*c);
+    case vsockp::kOpShutdown:
+      if (!established) return kill(*c);
+      guest_shutdown(*c, h.flags);
+      break;
+    case vsockp::kOpCreditUpdate:
+      break;  // the credit fields were all it carried
+    case vsockp::kOpCreditRequest:
+      c->want_credit = true;
+      break;
+    default:  // a second REQUEST, or no operation at all
+      return kill(*c);
+  }
+  // New credit may let waiting host data go.
+  if (auto it = conns_.find(id); it != conns_.end()) queue(*it->second);
+}
+
+void Vsock::guest_connect(const Header& h) {
+  if (conns_.size() >= kMaxConnections) return queue_rst(h.dst_port, h.src_port);
+  auto sock = unix_connect(fmt::format("{}_{}", path_, h.dst_port));
+  if (!sock.ok()) return queue_rst(h.dst_port, h.src_port);  // nobody listens there
+  Conn* c = add_conn(std::move(*sock), State::kEstablished);
+  if (!c) return queue_rst(h.dst_port, h.src_port);
+  c->local_port = h.dst_port;
+  c->peer_port = h.src_port;
+  c->peer_buf_alloc = h.buf_alloc;
+  c->peer_fwd_cnt = h.fwd_cnt;
+  c->want_response = true;
+  by_ports_[{c->local_port, c->peer_port}] = c;
+  update_events(*c);
+  queue(*c);
+}
+
+void Vsock::guest_data(Conn& c, const DescriptorChain& chain, uint32_t len) {
+  if (len == 0) return;
+  // The guest may have at most our buffer in flight; more means it ignored its credit.
+  if (c.tx_buf.size() - c.tx_off + len > kBufAlloc) return kill(c);
+  ChainReader r(*act_.mem, chain);
+  if (!r.skip(kHeaderSize).ok() || !r.read(std::span<uint8_t>(scratch_.data(), len)).ok())
+    return kill(c);
+  if (c.tx_off > 0 && c.tx_off >= c.tx_buf.size() / 2) {  // keep the buffer from creeping
+    c.tx_buf.erase(c.tx_buf.begin(), c.tx_buf.begin() + static_cast<ptrdiff_t>(c.tx_off));
+    c.tx_off = 0;
+  }
+  c.tx_buf.insert(c.tx_buf.end(), scratch_.begin(), scratch_.begin() + len);
+  const uint64_t id = c.id;
+  flush_tx(c);
+  if (auto it = conns_.find(id); it != conns_.end()) update_events(*it->second);
+}
+
+void Vsock::guest_response(Conn& c) {
+  c.state = State::kEstablished;
+  const std::string ok = fmt::format("OK {}\n", c.local_port);
+  // The first bytes on a fresh socket: they fit its buffer, or the host program is gone.
+  const ssize_t n = ::send(c.sock.get(), ok.data(), ok.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n != static_cast<ssize_t>(ok.size())) return kill(c);
+  update_events(c);
+}
+
+void Vsock::guest_shutdown(Conn& c, uint32_t flags) {
+  c.guest_no_recv |= (flags & vsockp::kShutdownRcv) != 0;
+  c.guest_no_send |= (flags & vsockp::kShutdownSend) != 0;
+  const uint64_t id = c.id;
+  maybe_finish(c);
+  if (auto it = conns_.find(id); it != conns_.end()) update_events(*it->second);
+}
+
+// ---------------------------------------------------------------- receive (host to guest)
+
+void Vsock::process_rx() {
+  Queue& q = act_.queues[kRxQueue];
+  if (broken_ || !q.state().ready) return;
+  const auto& mem = *act_.mem;
+  while (!resets_.empty() || !rx_pending_.empty()) {
+    auto popped = q.pop(mem);
+    if (!popped.ok()) return broken(popped.error().message());
+    if (!*popped) break;  // no buffers: the driver's next kick brings us back
+    const DescriptorChain& chain = **popped;
+    uint32_t written = 0;
+    if (chain.writable_bytes() < kHeaderSize) {
+      stats_.dropped.fetch_add(1, std::memory_order_relaxed);  // useless buffer: hand it back
+    } else if (!resets_.empty()) {
+      ChainWriter w(mem, chain);
+      if (!w.write_obj(resets_.front()).ok()) return broken("vsock receive buffer is not writable");
+      resets_.pop_front();
+      written = kHeaderSize;
+      stats_.resets_sent.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      const uint64_t id = rx_pending_.front();
+      auto it = conns_.find(id);
+      bool filled = false;
+      if (it != conns_.end()) {
+        auto r = fill_packet(*it->second, chain, written);
+        if (!r.ok()) return broken(r.error().message());
+        filled = *r;
+      }
+      it = conns_.find(id);  // fill_packet may have closed it
+      rx_pending_.pop_front();
+      if (it != conns_.end()) {
+        Conn& c = *it->second;
+        c.queued = false;
+        if (filled) queue(c);  // to the back: connections take turns
+        update_events(c);
+      }
+      if (!filled) {
+        q.undo_pop();
+        continue;
+      }
+    }
+    if (!q.add_used(mem, chain.head, written).ok()) return broken("vsock receive used ring is not writable");
+    used_[kRxQueue] = true;
+  }
+  notify(kRxQueue);
+}
+
+Result<bool> Vsock::fill_packet(Conn& c, const DescriptorChain& chain, uint32_t& written) {
+  ChainWriter w(*act_.mem, chain);
+  auto send = [&](Header h, size_t data_len) -> Result<bool> {
+    h.len = static_cast<uint32_t>(data_len);
+    VIREO_TRY(w.write_obj(h));
+    if (data_len) VIREO_TRY(w.write(std::span<const uint8_t>(scratch_.data(), data_len)));
+    written = static_cast<uint32_t>(kHeaderSize + data_len);
+    c.fwd_cnt_told = c.fwd_cnt;  // every packet carries it
+    c.want_credit = false;
+    return true;
+  };
+  if (c.want_request) {
+    c.want_request = false;
+    return send(header_for(c, vsockp::kOpRequest), 0);
+  }
+  if (c.want_response) {
+    c.want_response = false;
+    return send(header_for(c, vsockp::kOpResponse), 0);
+  }
+  if (has_packet(c) && c.readable) {
+    const size_t room = std::min<uint64_t>({w.remaining() - kHeaderSize, peer_credit(c), kMaxPayload});
+    if (room > 0) {
+      const ssize_t n = ::recv(c.sock.get(), scratch_.data(), room, MSG_DONTWAIT);
+      if (n > 0) {
+        c.rx_cnt += static_cast<uint32_t>(n);
+        stats_.rx_bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        return send(header_for(c, vsockp::kOpRw), static_cast<size_t>(n));
+      }
+      if (n == 0) {
+        // Host EOF: it sends no more. The guest may still send until it shuts down too.
+        c.readable = false;
+        c.host_eof = true;
+        Header h = header_for(c, vsockp::kOpShutdown);
+        h.flags = vsockp::kShutdownSend;
+        auto r = send(h, 0);
+        maybe_finish(c);
+        return r;
+      }
+      if (!would_block(errno)) {
+        kill(c);
+        return false;
+      }
+      c.readable = false;  // drained: watch for more
+    }
+  }
+  if (c.want_credit) return send(header_for(c, vsockp::kOpCreditUpdate), 0);
+  return false;
+}
+
+}  // namespace vireo::virtio
