@@ -204,8 +204,11 @@ Vsock::Conn* Vsock::add_conn(UniqueFd sock, State state) {
 void Vsock::erase(Conn& c) {
   thread_->remove_watch(c.sock.get());
   if (c.state != State::kReadingConnect) by_ports_.erase({c.local_port, c.peer_port});
+  // Out of rx_pending_ too: with no receive buffers posted, a guest opening and resetting
+  // connections would otherwise grow it without bound.
+  if (c.queued) std::erase(rx_pending_, c.id);
   stats_.connections.fetch_sub(1, std::memory_order_relaxed);
-  conns_.erase(c.id);  // closes the host socket; rx_pending_ may still name it: skipped
+  conns_.erase(c.id);  // closes the host socket
 }
 
 void Vsock::kill(Conn& c) {
@@ -515,8 +518,9 @@ void Vsock::process_rx() {
         if (!r.ok()) return broken(r.error().message());
         filled = *r;
       }
-      it = conns_.find(id);  // fill_packet may have closed it
-      rx_pending_.pop_front();
+      // Off the list (unless fill_packet closed it: then erase() already took it off).
+      if (!rx_pending_.empty() && rx_pending_.front() == id) rx_pending_.pop_front();
+      it = conns_.find(id);
       if (it != conns_.end()) {
         Conn& c = *it->second;
         c.queued = false;

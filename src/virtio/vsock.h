@@ -193,7 +193,7 @@ class Vsock : public VirtioDevice {
   uint32_t next_local_port_ = kFirstLocalPort;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::map<std::pair<uint32_t, uint32_t>, Conn*> by_ports_;  // (local, peer)
-  std::deque<uint64_t> rx_pending_;   // connections with something for the guest
+  std::deque<uint64_t> rx_pending_;   // connections with something for the guest (once each)
   std::deque<vsockp::Header> resets_;  // RSTs for connections that are gone
   std::vector<uint8_t> scratch_;
   std::unique_ptr<IoThread> thread_;

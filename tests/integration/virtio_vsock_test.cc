@@ -191,6 +191,17 @@ TEST(LinuxVirtioVsock, BadFlagsAreOneLineAndStatus2) {
   auto missing = run_process({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--vsock", "uds=/tmp/x"});
   EXPECT_EQ(missing.exit_status, 2);
   EXPECT_EQ(missing.err, "vireo: --vsock: cid=N is required\n");
+  // A socket another program listens on is not taken over.
+  const std::string busy = fmt::format("/tmp/vireo-vsock-busy-{}.sock", ::getpid());
+  ::unlink(busy.c_str());
+  UniqueFd l(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto a = addr_of(busy);
+  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(l.get(), 1), 0);
+  auto in_use = run_process({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--vsock", "cid=3,uds=" + busy});
+  EXPECT_EQ(in_use.exit_status, 2);
+  EXPECT_EQ(in_use.err, "vireo: --vsock: " + busy + " is in use by another program\n");
+  ::unlink(busy.c_str());
 }
 
 }  // namespace

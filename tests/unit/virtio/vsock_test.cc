@@ -298,6 +298,33 @@ TEST(Vsock, HostEofIsShutdownSendAndTheGuestMayStillAnswer) {
   EXPECT_EQ(rst->h.op, vsockp::kOpRst);
 }
 
+TEST(Vsock, GuestDoneSendingThenHostEofClosesTheConnection) {
+  VsockFixture f;
+  f.bring_up();
+  uint32_t local = 0;
+  UniqueFd s = f.host_to_guest(5006, local);
+  Header gsd = VsockFixture::from_guest(vsockp::kOpShutdown, 5006, local);
+  gsd.flags = vsockp::kShutdownSend;
+  f.send(gsd);
+  EXPECT_TRUE(host_eof(s.get()));  // our write side shut
+  ASSERT_EQ(::send(s.get(), "last", 4, 0), 4);
+  ASSERT_EQ(::shutdown(s.get(), SHUT_WR), 0);
+  auto p = f.receive();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->data, "last");
+  auto sd = f.receive();
+  ASSERT_TRUE(sd);
+  EXPECT_EQ(sd->h.op, vsockp::kOpShutdown);
+  auto rst = f.receive();
+  ASSERT_TRUE(rst);
+  EXPECT_EQ(rst->h.op, vsockp::kOpRst);
+  EXPECT_TRUE(eventually([&] { return f.dev->stats().connections.load() == 0; }));
+  // The device goes on serving.
+  uint32_t local2 = 0;
+  UniqueFd s2 = f.host_to_guest(5007, local2);
+  EXPECT_EQ(local2, local + 1);
+}
+
 TEST(Vsock, GuestRefusalClosesTheHostSocket) {
   VsockFixture f;
   f.bring_up();
@@ -352,6 +379,50 @@ TEST(Vsock, GuestConnectsToAHostListener) {
   auto rst = f.receive();
   ASSERT_TRUE(rst);
   EXPECT_EQ(rst->h.op, vsockp::kOpRst);
+}
+
+TEST(Vsock, ConnectionsSurvivePauseAndResume) {
+  VsockFixture f;
+  f.bring_up();
+  uint32_t local = 0;
+  UniqueFd s = f.host_to_guest(5004, local);
+  f.dev->pause();
+  ASSERT_EQ(::send(s.get(), "later", 5, 0), 5);
+  EXPECT_FALSE(f.receive(30));
+  f.dev->resume();
+  auto p = f.receive();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->data, "later");
+  f.send(VsockFixture::from_guest(vsockp::kOpRw, 5004, local), "back");
+  EXPECT_EQ(host_read(s.get(), 4), "back");
+}
+
+TEST(Vsock, ResetWithTheDriverClosesHostSockets) {
+  VsockFixture f;
+  f.bring_up();
+  uint32_t local = 0;
+  UniqueFd s = f.host_to_guest(5005, local);
+  f.regs.write(mmio::kStatus, 0);
+  EXPECT_TRUE(host_eof(s.get()));
+  EXPECT_EQ(f.dev->stats().connections.load(), 0u);
+}
+
+TEST(Vsock, GuestChurnWithoutReceiveBuffersStaysBounded) {
+  VsockFixture f;
+  f.bring_up();
+  UniqueFd l = host_listen(f.path + "_6003");
+  // 32 connections use up the 32 receive buffers (their RESPONSEs; buffers go back only
+  // in receive(), which this test never calls): nothing more can be answered.
+  for (int i = 0; i < 32; ++i) f.send(VsockFixture::from_guest(vsockp::kOpRequest, 100 + i, 6003));
+  ASSERT_TRUE(eventually([&] { return f.used_idx(f.rings[0]) == 32; }));
+  for (uint32_t i = 0; i < 1500; ++i) {
+    // Each connection is made and reset again before its RESPONSE could go out.
+    f.send(VsockFixture::from_guest(vsockp::kOpRequest, 1000 + i, 6003));
+    f.send(VsockFixture::from_guest(vsockp::kOpRst, 1000 + i, 6003));
+    UniqueFd c(::accept4(l.get(), nullptr, nullptr, SOCK_NONBLOCK));
+  }
+  EXPECT_LE(f.dev->stats().connections.load(), 32u + 1);
+  EXPECT_EQ(f.regs.status() & status::kDeviceNeedsReset, 0u);
 }
 
 TEST(Vsock, GuestConnectionToNoListenerIsReset) {
