@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "virtio/rate_limiter.h"  // monotonic_ns
+
 namespace vireo::virtio {
 
 using vsockp::Header;
@@ -114,6 +116,13 @@ Result<void> Vsock::activate(const Activation& activation) {
   broken_ = false;
   used_[0] = used_[1] = false;
   scratch_.resize(kMaxPayload);
+  auto timer = TimerFd::create();
+  if (!timer.ok()) {
+    act_ = {};
+    return timer.error().context("virtio-vsock request timer");
+  }
+  timer_ = std::move(*timer);
+  timer_at_ = 0;
   resume();
   if (!thread_) {
     deactivate();
@@ -135,6 +144,7 @@ void Vsock::deactivate() {
   by_ports_.clear();
   rx_pending_.clear();
   resets_.clear();
+  timer_.reset();
   stats_.connections.store(0, std::memory_order_relaxed);
   act_ = {};
 }
@@ -147,6 +157,7 @@ void Vsock::resume() {
       {act_.kicks[kRxQueue].fd(), [this] { on_rx_kick(); }},
       {act_.kicks[kTxQueue].fd(), [this] { on_tx_kick(); }},
       {listener_.get(), [this] { on_listener(); }},
+      {timer_->fd(), [this] { on_timer(); }},
   };
   std::vector<IoThread::DynamicWatch> sockets;
   for (auto& [id, c] : conns_)
@@ -362,6 +373,33 @@ void Vsock::maybe_finish(Conn& c) {
   if (c.host_eof || c.guest_no_recv) kill(c);
 }
 
+void Vsock::start_deadline(Conn& c) {
+  c.deadline_ns = monotonic_ns() + kRequestTimeoutNs;
+  // One timer for all: armed for the earliest deadline (arming replaces the time).
+  if (timer_at_ != 0 && timer_at_ <= c.deadline_ns) return;
+  if (timer_->arm(kRequestTimeoutNs).ok()) timer_at_ = c.deadline_ns;
+}
+
+void Vsock::on_timer() {
+  timer_->drain();
+  timer_at_ = 0;
+  const uint64_t now = monotonic_ns();
+  std::vector<uint64_t> expired;
+  uint64_t next = 0;
+  for (auto& [id, c] : conns_) {
+    if (c->deadline_ns == 0) continue;
+    if (c->deadline_ns <= now) {
+      expired.push_back(id);
+    } else if (next == 0 || c->deadline_ns < next) {
+      next = c->deadline_ns;
+    }
+  }
+  for (uint64_t id : expired)
+    if (auto it = conns_.find(id); it != conns_.end()) kill(*it->second);
+  if (next != 0 && timer_->arm(next - now).ok()) timer_at_ = next;
+  process_rx();
+}
+
 // ---------------------------------------------------------------- transmit (guest to host)
 
 void Vsock::process_tx() {
@@ -474,6 +512,7 @@ void Vsock::guest_data(Conn& c, const DescriptorChain& chain, uint32_t len) {
 
 void Vsock::guest_response(Conn& c) {
   c.state = State::kEstablished;
+  c.deadline_ns = 0;
   const std::string ok = fmt::format("OK {}\n", c.local_port);
   // The first bytes on a fresh socket: they fit its buffer, or the host program is gone.
   const ssize_t n = ::send(c.sock.get(), ok.data(), ok.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -551,6 +590,7 @@ Result<bool> Vsock::fill_packet(Conn& c, const DescriptorChain& chain, uint32_t&
   };
   if (c.want_request) {
     c.want_request = false;
+    start_deadline(c);
     return send(header_for(c, vsockp::kOpRequest), 0);
   }
   if (c.want_response) {

@@ -27,10 +27,12 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "util/epoll.h"
 #include "util/unique_fd.h"
 #include "virtio/device.h"
 #include "virtio/io_thread.h"
@@ -79,6 +81,9 @@ class Vsock : public VirtioDevice {
   static constexpr uint32_t kFirstLocalPort = 1u << 30;
   // The longest "CONNECT <port>\n" line accepted.
   static constexpr size_t kMaxConnectLine = 32;
+  // How long the guest has to answer our REQUEST before the host socket is closed (as
+  // Firecracker: a guest that never answers must not hold host programs forever).
+  static constexpr uint64_t kRequestTimeoutNs = 2'000'000'000;
 
   // Listens on `uds_path` (a stale socket file nobody listens on is replaced; one in use
   // is an error).
@@ -144,6 +149,7 @@ class Vsock : public VirtioDevice {
     std::vector<uint8_t> tx_buf;  // guest bytes the host socket did not take yet
     size_t tx_off = 0;
     uint32_t events = 0;  // epoll interest
+    uint64_t deadline_ns = 0;  // REQUEST delivered, no answer yet: killed at this time
   };
 
   void stop_thread();
@@ -151,6 +157,8 @@ class Vsock : public VirtioDevice {
   void on_tx_kick();
   void on_listener();
   void on_socket(uint64_t id, uint32_t events);
+  void on_timer();
+  void start_deadline(Conn& c);
   void process_tx();
   void process_rx();
 
@@ -196,6 +204,8 @@ class Vsock : public VirtioDevice {
   std::deque<uint64_t> rx_pending_;   // connections with something for the guest (once each)
   std::deque<vsockp::Header> resets_;  // RSTs for connections that are gone
   std::vector<uint8_t> scratch_;
+  std::optional<TimerFd> timer_;
+  uint64_t timer_at_ = 0;  // when timer_ fires (0: not armed)
   std::unique_ptr<IoThread> thread_;
   Stats stats_;
 };

@@ -339,6 +339,26 @@ TEST(Vsock, GuestRefusalClosesTheHostSocket) {
   EXPECT_FALSE(f.receive(50));  // no RST for an RST
 }
 
+TEST(Vsock, GuestThatNeverAnswersTimesOut) {
+  VsockFixture f;
+  f.bring_up();
+  UniqueFd s = host_connect(f.path);
+  ASSERT_EQ(::send(s.get(), "CONNECT 8\n", 10, 0), 10);
+  auto req = f.receive();
+  ASSERT_TRUE(req);
+  const auto start = std::chrono::steady_clock::now();
+  timeval tv{5, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  EXPECT_TRUE(host_eof(s.get()));
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(waited, 1.5);
+  EXPECT_LT(waited, 4.0);
+  auto rst = f.receive();
+  ASSERT_TRUE(rst);
+  EXPECT_EQ(rst->h.op, vsockp::kOpRst);
+  EXPECT_EQ(rst->h.src_port, req->h.src_port);
+}
+
 TEST(Vsock, MalformedOrLongConnectLinesCloseTheSocket) {
   VsockFixture f;
   f.bring_up();
