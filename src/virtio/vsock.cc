@@ -249,10 +249,16 @@ uint32_t Vsock::peer_credit(const Conn& c) const {
   return in_flight >= c.peer_buf_alloc ? 0 : c.peer_buf_alloc - in_flight;
 }
 
+bool Vsock::can_forward(const Conn& c) const {
+  return c.readable && c.state == State::kEstablished && !c.guest_no_recv && !c.host_eof;
+}
+
 bool Vsock::has_packet(const Conn& c) const {
   if (c.want_request || c.want_response || c.want_credit) return true;
-  return c.readable && c.state == State::kEstablished && !c.guest_no_recv && !c.host_eof &&
-         peer_credit(c) > 0;
+  if (!can_forward(c)) return false;
+  // Data, or a CREDIT_REQUEST when it waits for credit (once: the guest's answer comes
+  // with the same numbers until its reader catches up, and then it tells us anyway).
+  return peer_credit(c) > 0 || !c.credit_asked;
 }
 
 void Vsock::queue(Conn& c) {
@@ -446,6 +452,7 @@ void Vsock::handle_packet(const Header& h, const DescriptorChain& chain) {
     return;
   }
   const uint64_t id = c->id;
+  if (c->peer_buf_alloc != h.buf_alloc || c->peer_fwd_cnt != h.fwd_cnt) c->credit_asked = false;
   c->peer_buf_alloc = h.buf_alloc;
   c->peer_fwd_cnt = h.fwd_cnt;
   const bool established = c->state == State::kEstablished;
@@ -597,7 +604,11 @@ Result<bool> Vsock::fill_packet(Conn& c, const DescriptorChain& chain, uint32_t&
     c.want_response = false;
     return send(header_for(c, vsockp::kOpResponse), 0);
   }
-  if (has_packet(c) && c.readable) {
+  if (can_forward(c) && peer_credit(c) == 0 && !c.credit_asked) {
+    c.credit_asked = true;
+    return send(header_for(c, vsockp::kOpCreditRequest), 0);
+  }
+  if (can_forward(c)) {
     const size_t room = std::min<uint64_t>({w.remaining() - kHeaderSize, peer_credit(c), kMaxPayload});
     if (room > 0) {
       const ssize_t n = ::recv(c.sock.get(), scratch_.data(), room, MSG_DONTWAIT);

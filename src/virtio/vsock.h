@@ -137,6 +137,7 @@ class Vsock : public VirtioDevice {
     // What waits to go to the guest.
     bool want_request = false, want_response = false, want_credit = false;
     bool readable = false;  // the host socket has bytes (or EOF) not read yet
+    bool credit_asked = false;  // CREDIT_REQUEST sent since the guest's credit last moved
     bool queued = false;    // in rx_pending_
     // Shutdown.
     bool host_eof = false;        // SHUTDOWN(SEND) delivered: the host sends no more
@@ -184,6 +185,7 @@ class Vsock : public VirtioDevice {
   void erase(Conn& c);
   void queue_rst(uint32_t local_port, uint32_t peer_port);
   void queue(Conn& c);
+  bool can_forward(const Conn& c) const;  // host bytes may go to the guest (credit aside)
   bool has_packet(const Conn& c) const;
   uint32_t peer_credit(const Conn& c) const;
   void update_events(Conn& c);

@@ -524,13 +524,25 @@ TEST(Vsock, HostDataWaitsForTheGuestsCredit) {
   const std::string data(100000, 'd');
   std::thread writer([&] { (void)::send(s.get(), data.data(), data.size(), 0); });
   std::string got;
-  while (auto p = f.receive(100)) got += p->data;
+  int asked = 0;
+  auto take = [&] {
+    while (auto p = f.receive(100)) {
+      got += p->data;
+      asked += p->h.op == vsockp::kOpCreditRequest;
+    }
+  };
+  take();
   EXPECT_EQ(got.size(), 10000u);
+  EXPECT_EQ(asked, 1);  // out of credit: asked once
+  f.send(credit);       // the same numbers again: no new request
+  take();
+  EXPECT_EQ(asked, 1);
   // The guest read it all: 10000 more.
   credit.fwd_cnt = 10000;
   f.send(credit);
-  while (auto p = f.receive(100)) got += p->data;
+  take();
   EXPECT_EQ(got.size(), 20000u);
+  EXPECT_EQ(asked, 2);
   credit.buf_alloc = 1 << 20;
   f.send(credit);
   while (got.size() < data.size()) {
