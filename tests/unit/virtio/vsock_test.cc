@@ -244,6 +244,23 @@ TEST(Vsock, SocketInUseOrBadCidIsAnError) {
   EXPECT_NE(nodir.error().message().find("missing/v.sock"), std::string::npos);
 }
 
+TEST(Vsock, StaleSocketFileIsReplacedAndRemovedAtTheEnd) {
+  VsockFixture f;
+  const std::string stale = f.scratch + "/stale.sock";
+  { UniqueFd l = host_listen(stale); }  // closed without unlinking: nobody listens
+  {
+    auto v = Vsock::create(kCid, stale);
+    ASSERT_TRUE(v.ok()) << v.error().message();
+    UniqueFd s = host_connect(stale);  // it listens now
+  }
+  EXPECT_NE(::access(stale.c_str(), F_OK), 0);
+  const std::string file = f.scratch + "/plain";
+  (void)!::system(("touch " + file).c_str());
+  auto v = Vsock::create(kCid, file);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.error().message().find("not a socket"), std::string::npos);
+}
+
 TEST(Vsock, HostConnectsToAGuestPortAndDataFlowsBothWays) {
   VsockFixture f;
   f.bring_up();
