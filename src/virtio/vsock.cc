@@ -5,6 +5,7 @@
 #include <sys/un.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -53,14 +54,26 @@ Result<UniqueFd> unix_connect(const std::string& path) {
   return fd;
 }
 
-// "CONNECT <port>" (the newline already taken off) -> port.
+// "CONNECT <port>" (the newline already taken off) -> port. As Firecracker reads it: the
+// keyword in any case, words separated by blanks ("connect 52\r" is fine).
 std::optional<uint32_t> parse_connect(std::string_view line) {
-  constexpr std::string_view kPrefix = "CONNECT ";
-  if (!line.starts_with(kPrefix)) return std::nullopt;
-  line.remove_prefix(kPrefix.size());
+  constexpr std::string_view kBlanks = " \t\r";
+  auto next_word = [&]() {
+    const size_t start = std::min(line.find_first_not_of(kBlanks), line.size());
+    line.remove_prefix(start);
+    const size_t end = std::min(line.find_first_of(kBlanks), line.size());
+    const std::string_view w = line.substr(0, end);
+    line.remove_prefix(end);
+    return w;
+  };
+  const std::string_view keyword = next_word(), number = next_word();
+  if (keyword.size() != 7 || !std::equal(keyword.begin(), keyword.end(), "connect",
+                                         [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
+    return std::nullopt;
+  if (!next_word().empty() || number.empty()) return std::nullopt;
   uint32_t port = 0;
-  auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), port);
-  if (ec != std::errc() || end != line.data() + line.size() || line.empty()) return std::nullopt;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), port);
+  if (ec != std::errc() || end != number.data() + number.size()) return std::nullopt;
   return port;
 }
 

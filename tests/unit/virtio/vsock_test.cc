@@ -379,13 +379,32 @@ TEST(Vsock, GuestThatNeverAnswersTimesOut) {
 TEST(Vsock, MalformedOrLongConnectLinesCloseTheSocket) {
   VsockFixture f;
   f.bring_up();
-  for (std::string bad : std::vector<std::string>{"CONNECT\n", "CONNECT x1\n", "connect 5\n", "CONNECT 99999999999\n",
+  for (std::string bad : std::vector<std::string>{"CONNECT\n", "CONNECT x1\n", "CONNECT 5 6\n", "CONNECT 99999999999\n",
+                                                  "CONNECTS 5\n", "CONNECT -1\n",
                           std::string(40, '1')}) {
     UniqueFd s = host_connect(f.path);
     ASSERT_EQ(::send(s.get(), bad.data(), bad.size(), 0), static_cast<ssize_t>(bad.size()));
     EXPECT_TRUE(host_closed(s.get())) << bad;
   }
   EXPECT_FALSE(f.receive(50));
+}
+
+TEST(Vsock, ConnectLineAsFirecrackerReadsIt) {
+  VsockFixture f;
+  f.bring_up();
+  UniqueFd s = host_connect(f.path);
+  // Any case, extra blanks, CRLF; the bytes after the line are the guest's.
+  const std::string line = "connect  5010 \r\nfirst";
+  ASSERT_EQ(::send(s.get(), line.data(), line.size(), 0), static_cast<ssize_t>(line.size()));
+  auto req = f.receive();
+  ASSERT_TRUE(req);
+  EXPECT_EQ(req->h.op, vsockp::kOpRequest);
+  EXPECT_EQ(req->h.dst_port, 5010u);
+  f.send(VsockFixture::from_guest(vsockp::kOpResponse, 5010, req->h.src_port));
+  EXPECT_EQ(host_read(s.get(), 3), "OK ");
+  auto p = f.receive();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->data, "first");
 }
 
 TEST(Vsock, GuestConnectsToAHostListener) {
