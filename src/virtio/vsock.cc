@@ -178,6 +178,7 @@ void Vsock::resume() {
   auto t = IoThread::create("virtio-vsock", std::move(watches), std::move(sockets));
   if (!t.ok()) return;
   thread_ = std::move(*t);  // before it runs: handlers use it
+  listener_paused_ = false;
   thread_->launch();
 }
 
@@ -231,6 +232,7 @@ void Vsock::erase(Conn& c) {
   // Out of rx_pending_ too: with no receive buffers posted, a guest opening and resetting
   // connections would otherwise grow it without bound.
   if (c.queued) std::erase(rx_pending_, c.id);
+  if (listener_paused_ && thread_->set_watching(listener_.get(), true).ok()) listener_paused_ = false;
   stats_.connections.fetch_sub(1, std::memory_order_relaxed);
   conns_.erase(c.id);  // closes the host socket
 }
@@ -311,7 +313,14 @@ Header Vsock::header_for(const Conn& c, uint16_t op) const {
 void Vsock::on_listener() {
   for (;;) {
     UniqueFd s(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!s) return;  // EAGAIN, or an error the next connection may not have
+    if (!s) {
+      // Out of descriptors or memory: the listener stays readable, so stop watching it
+      // until a connection closes (else the loop would spin on it).
+      if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
+          thread_->set_watching(listener_.get(), false).ok())
+        listener_paused_ = true;
+      return;
+    }
     if (conns_.size() >= kMaxConnections) continue;  // closed: the host program sees EOF
     if (Conn* c = add_conn(std::move(s), State::kReadingConnect)) update_events(*c);
   }

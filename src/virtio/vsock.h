@@ -196,6 +196,7 @@ class Vsock : public VirtioDevice {
   uint64_t cid_;
   std::string path_;
   UniqueFd listener_;
+  bool listener_paused_ = false;  // unwatched after accept() ran out of descriptors
   Activation act_{};
   bool broken_ = false;
   bool used_[2] = {false, false};
