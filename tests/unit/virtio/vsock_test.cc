@@ -3,6 +3,7 @@
 // host programs (real Unix sockets in a scratch directory under /tmp).
 #include "virtio/vsock.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -12,6 +13,7 @@
 
 #include <cstring>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "fake_virtio_device.h"
@@ -479,6 +481,47 @@ TEST(Vsock, GuestChurnWithoutReceiveBuffersStaysBounded) {
   }
   EXPECT_LE(f.dev->stats().connections.load(), 32u + 1);
   EXPECT_EQ(f.regs.status() & status::kDeviceNeedsReset, 0u);
+}
+
+TEST(Vsock, RandomGuestPacketsNeverStopTheDevice) {
+  VsockFixture f;
+  f.bring_up();
+  UniqueFd l = host_listen(f.path + "_6004");
+  ASSERT_EQ(::fcntl(l.get(), F_SETFL, O_NONBLOCK), 0);  // accepted as they come
+  UniqueFd h = host_connect(f.path);
+  ASSERT_EQ(::send(h.get(), "CONNECT 5000\n", 13, 0), 13);
+  std::mt19937 rng(42);
+  const uint32_t ports[] = {5000, 6004, Vsock::kFirstLocalPort, Vsock::kFirstLocalPort + 1, 7, 1234};
+  const uint32_t lens[] = {0, 1, 100, 4096, 70000, 0xffffffff};
+  std::vector<UniqueFd> accepted;
+  for (int i = 0; i < 2000; ++i) {
+    Header g = VsockFixture::from_guest(static_cast<uint16_t>(rng() % 9), ports[rng() % 6], ports[rng() % 6]);
+    if (rng() % 20 == 0) g.type = static_cast<uint16_t>(rng() % 4);
+    if (rng() % 50 == 0) g.src_cid = rng() % 5;
+    g.flags = rng() % 4;
+    g.buf_alloc = rng() % 2 ? rng() : 0;
+    g.fwd_cnt = rng();
+    const std::string data(rng() % 3 == 0 ? rng() % 200 : 0, 'r');
+    const bool lie = rng() % 4 == 0;
+    f.send(g, data, lie ? std::optional<uint32_t>(lens[rng() % 6]) : std::nullopt);
+    if (rng() % 3 == 0)
+      while (f.receive(0)) {
+      }
+    if (UniqueFd c(::accept4(l.get(), nullptr, nullptr, SOCK_NONBLOCK)); c) accepted.push_back(std::move(c));
+  }
+  EXPECT_EQ(f.regs.status() & status::kDeviceNeedsReset, 0u);
+  EXPECT_LE(f.dev->stats().connections.load(), Vsock::kMaxConnections);
+  while (f.receive(20)) {
+  }
+  // Still serving.
+  uint32_t local = 0;
+  UniqueFd s = f.host_to_guest(9999, local);
+  ASSERT_EQ(::send(s.get(), "alive", 5, 0), 5);
+  std::optional<Packet> p;
+  while ((p = f.receive()) && p->h.dst_port != 9999) {
+  }
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->data, "alive");
 }
 
 TEST(Vsock, GuestConnectionToNoListenerIsReset) {
