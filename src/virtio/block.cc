@@ -103,16 +103,12 @@ Result<void> Block::activate(const Activation& activation) {
   }
   in_flight_.clear();
   in_flight_.resize(kQueueSize);
-  limiter_ = RateLimiter(limit_, monotonic_ns());
-  throttled_ = false;
-  if (limit_.limited()) {
-    auto t = TimerFd::create();
-    if (!t.ok()) {
-      deactivate();
-      return t.error().context("virtio-blk rate limiter");
-    }
-    timer_ = std::move(*t);
+  auto throttle = Throttle::create(limit_);
+  if (!throttle.ok()) {
+    deactivate();
+    return throttle.error().context("virtio-blk rate limiter");
   }
+  throttle_ = std::move(*throttle);
   resume();
   if (!thread_) {
     deactivate();
@@ -126,8 +122,7 @@ void Block::deactivate() {
   drain(false);
   uring_.reset();
   in_flight_.clear();
-  timer_.reset();
-  throttled_ = false;
+  throttle_ = {};
   act_ = {};
 }
 
@@ -140,7 +135,7 @@ void Block::resume() {
   if (!act_.interrupts || thread_) return;
   std::vector<IoThread::Watch> watches = {{act_.kicks[0].fd(), [this] { on_kick(); }}};
   if (uring_) watches.push_back({uring_->event_fd(), [this] { on_completions(); }});
-  if (timer_) watches.push_back({timer_->fd(), [this] { on_timer(); }});
+  if (throttle_.limited()) watches.push_back({throttle_.fd(), [this] { on_timer(); }});
   auto t = IoThread::start("virtio-blk", std::move(watches));
   if (t.ok()) thread_ = std::move(*t);
 }
@@ -151,8 +146,7 @@ void Block::on_kick() {
 }
 
 void Block::on_timer() {
-  timer_->drain();
-  throttled_ = false;
+  throttle_.on_timer();
   process_queue();
 }
 
@@ -164,7 +158,7 @@ void Block::broken(std::string why) {
 
 void Block::process_queue() {
   Queue& q = act_.queues[0];
-  if (broken_ || throttled_ || !q.state().ready) return;  // throttled: the timer calls again
+  if (broken_ || throttle_.waiting() || !q.state().ready) return;  // the timer calls again
   for (;;) {
     auto chain = q.pop(*act_.mem);
     if (!chain.ok()) {
@@ -172,17 +166,13 @@ void Block::process_queue() {
       break;
     }
     if (!*chain) break;
-    if (limiter_.limited()) {
-      // Every request is an operation; its buffers are its bytes.
-      const uint64_t bytes = (*chain)->readable_bytes() + (*chain)->writable_bytes();
-      const uint64_t now = monotonic_ns();
-      if (!limiter_.consume(bytes, now)) {
-        q.undo_pop();
-        throttled_ = true;
-        stats_.throttled.fetch_add(1, std::memory_order_relaxed);
-        if (auto r = timer_->arm(limiter_.wait_ns(bytes, now)); !r.ok()) broken(r.error().message());
-        break;
-      }
+    // Every request is an operation; its buffers are its bytes.
+    auto go = throttle_.admit((*chain)->readable_bytes() + (*chain)->writable_bytes());
+    if (!go.ok() || !*go) {
+      q.undo_pop();
+      stats_.throttled.fetch_add(1, std::memory_order_relaxed);
+      if (!go.ok()) broken(go.error().message());
+      break;
     }
     serve(**chain);
     if (broken_) break;

@@ -194,9 +194,7 @@ class Block : public VirtioDevice {
   unsigned in_flight_count_ = 0;
   bool unsubmitted_ = false;
   RateLimit limit_;
-  RateLimiter limiter_;
-  std::optional<TimerFd> timer_;  // with a limit: wakes the I/O thread when tokens are back
-  bool throttled_ = false;        // waiting for the timer
+  Throttle throttle_;
   std::unique_ptr<IoThread> thread_;
   Stats stats_;
 };

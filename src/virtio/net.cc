@@ -92,16 +92,12 @@ Result<void> Net::activate(const Activation& activation) {
     return r.error();
   }
   frame_.resize(netf::kMaxFrame);
-  tx_limiter_ = RateLimiter(limit_, monotonic_ns());
-  tx_throttled_ = false;
-  if (limit_.limited()) {
-    auto t = TimerFd::create();
-    if (!t.ok()) {
-      act_ = {};
-      return t.error().context("virtio-net rate limiter");
-    }
-    timer_ = std::move(*t);
+  auto throttle = Throttle::create(limit_);
+  if (!throttle.ok()) {
+    act_ = {};
+    return throttle.error().context("virtio-net rate limiter");
   }
+  tx_throttle_ = std::move(*throttle);
   resume();
   if (!thread_) {
     deactivate();
@@ -112,7 +108,7 @@ Result<void> Net::activate(const Activation& activation) {
 
 void Net::deactivate() {
   thread_.reset();
-  timer_.reset();
+  tx_throttle_ = {};
   act_ = {};
   frame_len_ = 0;
 }
@@ -126,7 +122,7 @@ void Net::resume() {
       {act_.kicks[kTxQueue].fd(), [this] { on_tx_kick(); }},
       {tap_.fd(), [this] { on_tap(); }},
   };
-  if (timer_) watches.push_back({timer_->fd(), [this] { on_timer(); }});
+  if (tx_throttle_.limited()) watches.push_back({tx_throttle_.fd(), [this] { on_timer(); }});
   auto t = IoThread::start("virtio-net", std::move(watches));
   if (!t.ok()) return;
   thread_ = std::move(*t);
@@ -159,14 +155,13 @@ void Net::on_tx_kick() {
 void Net::on_tap() { process_rx(); }
 
 void Net::on_timer() {
-  timer_->drain();
-  tx_throttled_ = false;
+  tx_throttle_.on_timer();
   process_tx();
 }
 
 void Net::process_tx() {
   Queue& q = act_.queues[kTxQueue];
-  if (broken_ || tx_throttled_ || !q.state().ready) return;
+  if (broken_ || tx_throttle_.waiting() || !q.state().ready) return;
   const auto& mem = *act_.mem;
   std::vector<iovec> parts;
   for (;;) {
@@ -175,15 +170,12 @@ void Net::process_tx() {
     if (!*chain) break;
     const DescriptorChain& c = **chain;
     const uint64_t len = c.readable_bytes();
-    if (tx_limiter_.limited()) {
-      const uint64_t now = monotonic_ns();
-      if (!tx_limiter_.consume(len, now)) {
-        q.undo_pop();
-        tx_throttled_ = true;
-        stats_.throttled.fetch_add(1, std::memory_order_relaxed);
-        if (auto r = timer_->arm(tx_limiter_.wait_ns(len, now)); !r.ok()) broken(r.error().message());
-        break;
-      }
+    auto go = tx_throttle_.admit(len);
+    if (!go.ok() || !*go) {
+      q.undo_pop();
+      stats_.throttled.fetch_add(1, std::memory_order_relaxed);
+      if (!go.ok()) broken(go.error().message());
+      break;
     }
     // A frame is its readable buffers, header first; anything writable is ignored.
     bool ok = len > net::Tap::kVnetHeaderSize && len <= netf::kMaxFrame;

@@ -98,9 +98,7 @@ class Net : public VirtioDevice {
   net::Tap tap_;
   MacAddress mac_;
   RateLimit limit_;
-  RateLimiter tx_limiter_;
-  std::optional<TimerFd> timer_;
-  bool tx_throttled_ = false;
+  Throttle tx_throttle_;  // on what the guest sends
   Activation act_{};
   bool broken_ = false;
   bool tap_watched_ = true;

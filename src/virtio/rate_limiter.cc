@@ -71,6 +71,28 @@ bool RateLimiter::consume(uint64_t bytes, uint64_t now_ns) {
   return true;
 }
 
+Result<Throttle> Throttle::create(const RateLimit& limit) {
+  Throttle t;
+  if (!limit.limited()) return t;
+  t.limiter_ = RateLimiter(limit, monotonic_ns());
+  VIREO_ASSIGN_OR_RETURN(t.timer_, TimerFd::create());
+  return t;
+}
+
+Result<bool> Throttle::admit(uint64_t bytes) {
+  if (!limiter_.limited()) return true;
+  const uint64_t now = monotonic_ns();
+  if (limiter_.consume(bytes, now)) return true;
+  waiting_ = true;
+  VIREO_TRY(timer_->arm(limiter_.wait_ns(bytes, now)));
+  return false;
+}
+
+void Throttle::on_timer() {
+  if (timer_) timer_->drain();
+  waiting_ = false;
+}
+
 uint64_t RateLimiter::wait_ns(uint64_t bytes, uint64_t now_ns) {
   return std::max(bytes_.wait_ns(bytes, now_ns), ops_.wait_ns(1, now_ns));
 }

@@ -6,6 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+
+#include "util/epoll.h"
+#include "util/result.h"
 
 namespace vireo::virtio {
 
@@ -57,6 +61,29 @@ class RateLimiter {
 
  private:
   TokenBucket bytes_, ops_;
+};
+
+// A device queue's rate limit on its I/O thread: the limiter and the timerfd that wakes
+// the thread when a refused request may go. Default: unlimited.
+class Throttle {
+ public:
+  Throttle() = default;
+  // With a limit, makes the timer (watch fd() on the I/O thread, call on_timer()).
+  static Result<Throttle> create(const RateLimit& limit);
+
+  bool limited() const { return limiter_.limited(); }
+  int fd() const { return timer_ ? timer_->fd() : -1; }
+  // Whether a request of `bytes` may be served now (its tokens are then taken). If not,
+  // the timer is armed for when it may and waiting() holds until on_timer(); the device
+  // puts the request back. An Error: the timer could not be armed.
+  Result<bool> admit(uint64_t bytes);
+  bool waiting() const { return waiting_; }
+  void on_timer();
+
+ private:
+  RateLimiter limiter_;
+  std::optional<TimerFd> timer_;
+  bool waiting_ = false;
 };
 
 // CLOCK_MONOTONIC in nanoseconds.
