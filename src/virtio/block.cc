@@ -198,8 +198,7 @@ void Block::on_completions() {
 void Block::notify_if_used() {
   if (!used_ || broken_) return;
   used_ = false;
-  auto notify = act_.queues[0].should_notify(*act_.mem);
-  if (!notify.ok() || *notify) act_.interrupts->used_buffers(0);
+  notify_used(act_, 0);
 }
 
 void Block::drain(bool deliver) {

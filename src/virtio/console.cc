@@ -93,10 +93,7 @@ void Console::process_tx() {
     used = true;
   }
   if (output && wake_) wake_();
-  if (used) {
-    auto n = q.should_notify(mem);
-    if (!n.ok() || *n) act_.interrupts->used_buffers(kTxQueue);
-  }
+  if (used) notify_used(act_, kTxQueue);
 }
 
 void Console::process_rx() {
@@ -127,10 +124,7 @@ void Console::process_rx() {
     used = true;
   }
   if (room && wake_) wake_();
-  if (used) {
-    auto n = q.should_notify(mem);
-    if (!n.ok() || *n) act_.interrupts->used_buffers(kRxQueue);
-  }
+  if (used) notify_used(act_, kRxQueue);
 }
 
 size_t Console::enqueue_input(std::span<const uint8_t> bytes) {

@@ -51,6 +51,14 @@ struct Activation {
   uint64_t features = 0;         // what the driver accepted
 };
 
+// Raises the used-buffer interrupt of queue `index` if the driver wants one for what the
+// device just used (Queue::should_notify: EVENT_IDX or the NO_INTERRUPT flag); when the
+// driver's event index cannot be read, it gets the interrupt.
+inline void notify_used(const Activation& a, uint16_t index) {
+  auto wanted = a.queues[index].should_notify(*a.mem);
+  if (!wanted.ok() || *wanted) a.interrupts->used_buffers(index);
+}
+
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;

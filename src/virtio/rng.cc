@@ -73,8 +73,7 @@ void Rng::process_queue() {
     ++requests_;
   }
   if (!used) return;
-  auto notify = q.should_notify(mem);
-  if (!notify.ok() || *notify) act_.interrupts->used_buffers(0);
+  notify_used(act_, 0);
 }
 
 Result<uint32_t> Rng::fill(const DescriptorChain& chain) {

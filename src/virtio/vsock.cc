@@ -191,8 +191,7 @@ void Vsock::broken(std::string why) {
 void Vsock::notify(uint16_t queue) {
   if (!used_[queue] || broken_) return;
   used_[queue] = false;
-  auto n = act_.queues[queue].should_notify(*act_.mem);
-  if (!n.ok() || *n) act_.interrupts->used_buffers(queue);
+  notify_used(act_, queue);
 }
 
 void Vsock::on_rx_kick() {
