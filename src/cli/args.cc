@@ -106,6 +106,14 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       ->type_name("serial|virtio")
       ->check(CLI::IsMember({"serial", "virtio"}))
       ->default_val("serial");
+  std::string transport = "mmio";
+  run->add_option("--transport", transport,
+                  "How the virtio devices reach the guest: 'mmio' (virtio-mmio, found in the "
+                  "DSDT or on the command line) or 'pci' (virtio-pci functions on PCI bus 0 "
+                  "with MSI-X, as stock distribution kernels expect)")
+      ->type_name("mmio|pci")
+      ->check(CLI::IsMember({"mmio", "pci"}))
+      ->default_val("mmio");
   std::optional<std::string> vsock;
   run->add_option("--vsock", vsock,
                   "A virtio-vsock device with Firecracker's host side: host programs connect to "
@@ -184,6 +192,7 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   }
   cfg.initrd_path = initrd;
   cfg.console = console == "virtio" ? vmm::ConsoleKind::kVirtio : vmm::ConsoleKind::kSerial;
+  cfg.transport = transport == "pci" ? vmm::Transport::kPci : vmm::Transport::kMmio;
   if (cmdline)
     cfg.cmdline = *cmdline;
   else if (cfg.console == vmm::ConsoleKind::kVirtio)

@@ -6,7 +6,9 @@
 
 namespace vireo::devices {
 
-enum class BusKind : uint8_t { kPio = 0, kMmio = 1 };
+// kPci: a function on PCI bus 0; `base` is its device/function number (slot << 3 |
+// function), `len` 0, and its BARs are where its configuration space says.
+enum class BusKind : uint8_t { kPio = 0, kMmio = 1, kPci = 2 };
 
 struct Placement {
   BusKind bus = BusKind::kPio;

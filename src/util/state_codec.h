@@ -53,6 +53,7 @@ class StateReader {
   Result<std::string> string(size_t max);
   // Fails unless every byte was consumed.
   Result<void> finish() const;
+  size_t remaining() const { return data_.size() - pos_; }
 
  private:
   Result<uint64_t> get_le(int n);

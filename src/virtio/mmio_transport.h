@@ -31,6 +31,7 @@
 #include "util/epoll.h"
 #include "virtio/device.h"
 #include "virtio/queue.h"
+#include "virtio/transport_core.h"
 
 namespace vireo::virtio {
 
@@ -74,23 +75,18 @@ inline constexpr uint32_t kInterruptConfigChange = 2;
 inline constexpr uint64_t kPageSize = 0x1000;  // what each device gets
 }  // namespace mmio
 
-// Everything the transport adds to the device: a snapshot saves it.
+// The registers virtio-mmio adds to the common transport state: a snapshot saves both.
 struct MmioState {
-  uint8_t status = 0;  // as the driver set it (DEVICE_NEEDS_RESET is `needs_reset`)
-  bool needs_reset = false;
   uint32_t device_features_sel = 0;
   uint32_t driver_features_sel = 0;
-  uint64_t driver_features = 0;
   uint32_t queue_sel = 0;
   uint32_t interrupt_status = 0;
-  uint32_t config_generation = 0;
-  std::vector<QueueState> queues;
   bool operator==(const MmioState&) const = default;
 };
 
 class MmioTransport : public devices::BusDevice, private Interrupts {
  public:
-  static constexpr uint32_t kStateVersion = 1;
+  static constexpr uint32_t kStateVersion = 2;
 
   // `mem` must outlive the transport. The Irq is attached once placed (attach_irq()).
   static Result<std::shared_ptr<MmioTransport>> create(std::shared_ptr<VirtioDevice> device,
@@ -105,14 +101,14 @@ class MmioTransport : public devices::BusDevice, private Interrupts {
 
   // The interrupt line (before the guest runs).
   void attach_irq(std::shared_ptr<devices::Irq> irq) { irq_ = std::move(irq); }
-  size_t queue_count() const { return kicks_.size(); }
-  const VirtioDevice& device() const { return *device_; }
+  size_t queue_count() const { return core_.queue_count(); }
+  const VirtioDevice& device() const { return core_.device(); }
   // Queue `q`'s kick eventfd: register it as an ioeventfd on QueueNotify, datamatch q.
-  const EventFd& kick(size_t q) const { return kicks_[q]; }
+  const EventFd& kick(size_t q) const { return core_.kick(q); }
   // The `virtio_mmio.device=` switch announcing the device placed at `where`.
   static std::string cmdline_token(const devices::Placement& where);
 
-  std::string_view name() const override { return device_->name(); }
+  std::string_view name() const override { return core_.device().name(); }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
   void reset() override;
@@ -129,11 +125,7 @@ class MmioTransport : public devices::BusDevice, private Interrupts {
  private:
   uint32_t read_register(uint64_t offset) const;
   void write_register(uint64_t offset, uint32_t value);
-  void write_status(uint8_t value);
-  void activate_locked();
   void reset_locked();
-  Queue* selected_queue_for_setup();
-  void flag_needs_reset(std::string why);
 
   // Interrupts (from the device's I/O thread; lock-free).
   void used_buffers(uint16_t queue) override;
@@ -141,18 +133,11 @@ class MmioTransport : public devices::BusDevice, private Interrupts {
   void needs_reset(std::string why) override;
   void raise(uint32_t bits);
 
-  std::shared_ptr<VirtioDevice> device_;
-  const memory::GuestMemory& mem_;
   std::shared_ptr<devices::Irq> irq_;
-  std::vector<EventFd> kicks_;
-  uint64_t offered_ = 0;
-
   mutable std::mutex mu_;
-  MmioState s_;              // but interrupt_status and needs_reset live in the atomics
-  std::vector<Queue> queues_;
-  bool active_ = false;
+  TransportCore core_;       // under mu_ (but its needs-reset flag)
+  MmioState s_;              // but interrupt_status, which lives in the atomic
   std::atomic<uint32_t> interrupt_status_{0};
-  std::atomic<bool> needs_reset_{false};
 };
 
 }  // namespace vireo::virtio

@@ -18,6 +18,10 @@ enum class OnReboot { kExit, kRestart };
 // virtio console (Linux's hvc0).
 enum class ConsoleKind { kSerial, kVirtio };
 
+// How virtio devices reach the guest: virtio-mmio pages (announced in the DSDT or on the
+// command line) or virtio-pci functions on PCI bus 0 (MSI-X interrupts).
+enum class Transport { kMmio, kPci };
+
 inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1";
 inline constexpr const char* kDefaultVirtioConsoleCmdline = "console=hvc0 reboot=k panic=1";
 inline constexpr uint64_t kDefaultMemory = 512ull << 20;
@@ -82,6 +86,7 @@ struct VmConfig {
   std::vector<NetConfig> nets;    // --net, in order
   ConsoleKind console = ConsoleKind::kSerial;  // --console serial|virtio
   std::optional<VsockConfig> vsock;  // --vsock
+  Transport transport = Transport::kMmio;  // --transport mmio|pci
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

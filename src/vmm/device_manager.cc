@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "arch/x86/layout.h"
+#include "pci/config_access.h"
+#include "pci/host_bridge.h"
 
 namespace vireo::vmm {
 
@@ -18,7 +20,14 @@ constexpr uint64_t kMmioDevicesEnd = layout::kMmioDevicesStart + 0x10000000;  //
 constexpr uint32_t kFirstFreeGsi = 5, kLastGsi = 23;
 constexpr uint64_t kPage = 4096;
 
-const char* bus_name(devices::BusKind b) { return b == devices::BusKind::kPio ? "port" : "MMIO"; }
+const char* bus_name(devices::BusKind b) {
+  switch (b) {
+    case devices::BusKind::kPio: return "port";
+    case devices::BusKind::kMmio: return "MMIO";
+    case devices::BusKind::kPci: return "PCI";
+  }
+  return "?";
+}
 }  // namespace
 
 DeviceManager::DeviceManager(devices::Bus& pio, devices::Bus& mmio)
@@ -41,9 +50,11 @@ Result<void> DeviceManager::add(std::string id, std::shared_ptr<devices::BusDevi
   for (const auto& e : entries_)
     if (e.id == id) return Error(fmt::format("device id '{}' is used twice", id));
   where.index = count_of_kind(device->name());
-  devices::Bus& bus = where.bus == devices::BusKind::kPio ? pio_ : mmio_;
-  auto r = bus.insert(device, where.base, where.len);
-  if (!r.ok()) return r.error().context(fmt::format("placing device '{}'", id));
+  if (where.bus != devices::BusKind::kPci) {
+    devices::Bus& bus = where.bus == devices::BusKind::kPio ? pio_ : mmio_;
+    auto r = bus.insert(device, where.base, where.len);
+    if (!r.ok()) return r.error().context(fmt::format("placing device '{}'", id));
+  }
   entries_.push_back({std::move(id), where, std::move(device)});
   return {};
 }
@@ -80,6 +91,57 @@ Result<devices::Placement> DeviceManager::add_mmio(std::string id,
   return entries_.back().where;
 }
 
+Result<void> DeviceManager::enable_pci(uint64_t mmio64_start) {
+  if (root_) return Error("PCI is already enabled");
+  root_ = std::make_unique<pci::RootBus>(mmio_);
+  pci_mmio32_ = std::make_unique<AddressAllocator>(
+      "PCI 32-bit BAR window", layout::kPciMmio32Start,
+      layout::kPciMmio32Start + layout::kPciMmio32Size);
+  pci_mmio64_ = std::make_unique<AddressAllocator>("PCI 64-bit BAR window", mmio64_start,
+                                                   mmio64_start + layout::kPciMmio64Size);
+  VIREO_TRY(add_fixed("pci-config-io", std::make_shared<pci::ConfigIo>(*root_),
+                      devices::BusKind::kPio, layout::kPortPciConfig,
+                      layout::kPortPciConfigSize, std::nullopt));
+  VIREO_TRY(add_fixed("pci-ecam", std::make_shared<pci::Ecam>(*root_), devices::BusKind::kMmio,
+                      layout::kPciEcamBase, layout::kPciEcamSize, std::nullopt));
+  VIREO_TRY(add_pci("pci-host", std::make_shared<pci::HostBridge>()));
+  return {};
+}
+
+Result<devices::Placement> DeviceManager::add_pci(std::string id,
+                                                  std::shared_ptr<pci::PciDevice> device) {
+  if (!root_) return Error(fmt::format("device '{}': the VM has no PCI bus", id));
+  if (!device) return Error(fmt::format("device '{}': no device", id));
+  for (const auto& e : entries_)
+    if (e.id == id) return Error(fmt::format("device id '{}' is used twice", id));
+  // BARs first (they are released if the slot cannot be had), each aligned to its size.
+  std::vector<std::pair<AddressAllocator*, uint64_t>> placed;
+  auto release = [&] {
+    for (auto& [space, base] : placed) (void)space->release(base);
+  };
+  for (unsigned i = 0; i < pci::kBarCount; ++i) {
+    auto bar = device->bar(i);
+    if (!bar) continue;
+    AddressAllocator* space =
+        bar->kind == pci::BarKind::kMemory64 ? pci_mmio64_.get() : pci_mmio32_.get();
+    auto base = space->allocate(bar->size, bar->size);
+    if (!base.ok()) {
+      release();
+      return base.error().context(fmt::format("placing device '{}' BAR {}", id, i));
+    }
+    placed.emplace_back(space, *base);
+    device->place_bar(i, *base);
+  }
+  auto slot = root_->add(device);
+  if (!slot.ok()) {
+    release();
+    return slot.error().context(fmt::format("placing device '{}'", id));
+  }
+  devices::Placement where{devices::BusKind::kPci, uint64_t{*slot} << 3, 0, std::nullopt, 0};
+  VIREO_TRY(add(std::move(id), std::move(device), where));
+  return entries_.back().where;
+}
+
 std::vector<std::vector<uint8_t>> DeviceManager::aml() const {
   std::vector<std::vector<uint8_t>> out;
   for (const auto& e : entries_) {
@@ -91,6 +153,9 @@ std::vector<std::vector<uint8_t>> DeviceManager::aml() const {
 
 void DeviceManager::reset_all() {
   for (auto& e : entries_) e.device->reset();
+  // Reset turned memory decoding off: the BARs leave the MMIO bus until the guest
+  // turns it on again.
+  if (root_) root_->sync_all();
 }
 
 void DeviceManager::pause_all() {
@@ -128,9 +193,11 @@ Result<void> DeviceManager::restore_all(const std::vector<SavedDevice>& saved) {
     auto r = entries_[i].device->restore(saved[i].state);
     if (!r.ok()) {
       for (size_t j = 0; j < i; ++j) (void)entries_[j].device->restore(before[j].state);
+      if (root_) root_->sync_all();
       return r.error().context(fmt::format("restoring device '{}'", saved[i].id));
     }
   }
+  if (root_) root_->sync_all();
   return {};
 }
 

@@ -14,6 +14,8 @@
 #include "devices/bus.h"
 #include "devices/bus_device.h"
 #include "devices/placement.h"
+#include "pci/device.h"
+#include "pci/root_bus.h"
 #include "vmm/address_allocator.h"
 
 namespace vireo::vmm {
@@ -45,6 +47,15 @@ class DeviceManager {
   Result<devices::Placement> add_mmio(std::string id, std::shared_ptr<devices::BusDevice> device,
                                       uint64_t len, bool wants_gsi);
 
+  // Adds PCI bus 0: its host bridge at 00.0, configuration ports 0xcf8-0xcff and the
+  // ECAM window, and BAR space below 4 GiB and from `mmio64_start` (above RAM).
+  Result<void> enable_pci(uint64_t mmio64_start);
+  bool has_pci() const { return root_ != nullptr; }
+  // A PCI function in the next free slot, its BARs placed (64-bit BARs above RAM), as
+  // firmware leaves them for the guest. Needs enable_pci().
+  Result<devices::Placement> add_pci(std::string id, std::shared_ptr<pci::PciDevice> device);
+  pci::RootBus* pci_root() { return root_.get(); }
+
   const std::vector<Entry>& entries() const { return entries_; }
   // Every device's ACPI description, in placement order.
   std::vector<std::vector<uint8_t>> aml() const;
@@ -68,6 +79,8 @@ class DeviceManager {
   devices::Bus& mmio_;
   AddressAllocator mmio_space_;
   IdAllocator gsis_;
+  std::unique_ptr<pci::RootBus> root_;
+  std::unique_ptr<AddressAllocator> pci_mmio32_, pci_mmio64_;
   std::vector<Entry> entries_;
 };
 

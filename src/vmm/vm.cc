@@ -27,6 +27,7 @@
 #include "util/file.h"
 #include "virtio/block.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/pci_transport.h"
 #include "virtio/net.h"
 #include "virtio/vsock.h"
 #include "virtio/rng.h"
@@ -215,12 +216,14 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
                                     [this] { request_stop({StopReason::kReset}); }),
                                 BusKind::kPio, layout::kPortAcpiPm, layout::kPortAcpiPmSize,
                                 std::nullopt));
-  if (virtio_console_) VIREO_TRY(add_virtio_mmio("console0", virtio_console_));
-  if (cfg_.rng) VIREO_TRY(add_virtio_mmio("rng0", std::make_shared<virtio::Rng>()));
+  if (cfg_.transport == Transport::kPci)
+    VIREO_TRY(devices_->enable_pci(layout::pci_mmio64_start(cfg_.memory)));
+  if (virtio_console_) VIREO_TRY(add_virtio("console0", virtio_console_));
+  if (cfg_.rng) VIREO_TRY(add_virtio("rng0", std::make_shared<virtio::Rng>()));
   for (const auto& d : cfg_.disks) {
     auto disk = block::DiskImage::open(d.path, {.readonly = d.readonly, .direct = d.direct});
     if (!disk.ok()) return disk.error().context("--disk " + d.id);
-    VIREO_TRY(add_virtio_mmio(d.id, std::make_shared<virtio::Block>(std::move(*disk), d.serial,
+    VIREO_TRY(add_virtio(d.id, std::make_shared<virtio::Block>(std::move(*disk), d.serial,
                                                                     virtio::Block::Engine::kAuto,
                                                                     d.limit)));
   }
@@ -228,12 +231,12 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
     auto tap = net::Tap::open(n.tap);
     if (!tap.ok()) return tap.error().context("--net " + n.id);
     const auto mac = n.mac.empty() ? virtio::derived_mac(n.id, n.tap) : *virtio::parse_mac(n.mac);
-    VIREO_TRY(add_virtio_mmio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.limit)));
+    VIREO_TRY(add_virtio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.limit)));
   }
   if (cfg_.vsock) {
     auto vsock = virtio::Vsock::create(cfg_.vsock->cid, cfg_.vsock->uds);
     if (!vsock.ok()) return vsock.error().context("--vsock");
-    VIREO_TRY(add_virtio_mmio("vsock0", std::move(*vsock)));
+    VIREO_TRY(add_virtio("vsock0", std::move(*vsock)));
   }
   return {};
 }
@@ -241,6 +244,41 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
 devices::ConsolePort& Vm::console_port() {
   if (virtio_console_) return *virtio_console_;
   return *serial_;
+}
+
+Result<void> Vm::add_virtio(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {
+  if (cfg_.transport == Transport::kPci) return add_virtio_pci(std::move(id), std::move(device));
+  return add_virtio_mmio(std::move(id), std::move(device));
+}
+
+Result<void> Vm::add_virtio_pci(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {
+  if (!msi_routing_) msi_routing_ = std::make_unique<MsiRouting>(vm_);
+  VIREO_ASSIGN_OR_RETURN(auto transport, virtio::PciTransport::create(std::move(device), mem_));
+  std::vector<std::shared_ptr<pci::MsiVector>> vectors;
+  for (uint16_t v = 0; v < transport->msix().count(); ++v) {
+    auto vec = RoutedMsiVector::create(*msi_routing_, vm_);
+    if (!vec.ok()) return vec.error().context(fmt::format("{} MSI-X vector {}", id, v));
+    vectors.push_back(std::move(*vec));
+  }
+  transport->msix().attach(std::move(vectors));
+  // Each queue's notification address gets an ioeventfd (any write width) wherever the
+  // guest puts BAR 0; a queue the vCPU serves itself keeps exiting to the VMM.
+  const virtio::PciTransport* t = transport.get();
+  transport->set_notify_mover([this, t, id](std::optional<uint64_t> before,
+                                            std::optional<uint64_t> now) {
+    for (size_t q = 0; q < t->queue_count(); ++q) {
+      if (t->device().served_on_vcpu(static_cast<uint16_t>(q))) continue;
+      const int fd = t->kick(q).fd();
+      const uint64_t off = virtio::PciTransport::notify_offset(q);
+      if (before) (void)vm_.unregister_ioeventfd(fd, *before + off, 0, false, std::nullopt);
+      if (now)
+        if (auto r = vm_.register_ioeventfd(fd, *now + off, 0, false, std::nullopt); !r.ok())
+          std::fprintf(stderr, "vireo: %s queue %zu: %s (kicks exit to the VMM)\n", id.c_str(),
+                       q, r.error().message().c_str());
+    }
+  });
+  VIREO_TRY(devices_->add_pci(id, std::move(transport)));
+  return {};
 }
 
 Result<void> Vm::add_virtio_mmio(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {

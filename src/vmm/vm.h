@@ -18,6 +18,7 @@
 #include "vmm/device_manager.h"
 #include "vmm/exit_status.h"
 #include "vmm/insn_assist.h"
+#include "vmm/msi_routing.h"
 #include "vmm/vcpu.h"
 #include "virtio/console.h"
 #include "virtio/device.h"
@@ -66,7 +67,10 @@ class Vm {
   Result<void> setup_devices(devices::Serial::WakeFn console_wake);
   // Places a virtio device on its own virtio-mmio page, with an irqfd interrupt and an
   // ioeventfd per queue.
+  // Adds a virtio device on the VM's transport (--transport).
+  Result<void> add_virtio(std::string id, std::shared_ptr<virtio::VirtioDevice> device);
   Result<void> add_virtio_mmio(std::string id, std::shared_ptr<virtio::VirtioDevice> device);
+  Result<void> add_virtio_pci(std::string id, std::shared_ptr<virtio::VirtioDevice> device);
   // The command line plus the virtio_mmio.device= switches, for kernels that will not
   // find the devices in the DSDT.
   std::string with_virtio_mmio_switches(std::string cmdline, bool linux_kernel) const;
@@ -88,6 +92,7 @@ class Vm {
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
   std::shared_ptr<virtio::Console> virtio_console_;  // with --console virtio
+  std::unique_ptr<MsiRouting> msi_routing_;  // with --transport pci (outlives the devices)
   std::unique_ptr<DeviceManager> devices_;
   std::vector<devices::Placement> virtio_mmio_;  // where the virtio-mmio pages went
   std::unique_ptr<InsnAssist> assist_;
