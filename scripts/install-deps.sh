@@ -11,6 +11,8 @@ PKGS=(
   linux-source-6.1 busybox-static bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 zstd
   # disk images for the virtio-blk tests (mkfs.ext4, e2fsck, debugfs)
   e2fsprogs
+  # iasl: the ACPI unit tests disassemble the tables vireo builds
+  acpica-tools
   # comparison and measurement
   qemu-system-x86 hyperfine python3 tmux
   # bench/blk_bench.sh: the host side of the virtio-blk comparison

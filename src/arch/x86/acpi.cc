@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cassert>
 #include <span>
+#include <vector>
 
 #include "arch/x86/acpi_tables.h"
 
@@ -24,6 +25,10 @@ constexpr uint8_t kMadtRevision = 5;       // ACPI 6.3
 constexpr uint8_t kDsdtRevision = 2;       // 64-bit AML integers
 constexpr uint8_t kXsdtRevision = 1;
 constexpr uint8_t kRsdtRevision = 1;
+constexpr uint8_t kMcfgRevision = 1;
+constexpr size_t kMcfgSize = acpi::kHeaderSize + 8 + 16;  // one allocation entry
+constexpr uint64_t kEcamBusSize = 1ull << 20;  // 32 devices x 8 functions x 4 KiB
+constexpr uint64_t k4GiB = 1ull << 32;
 
 // FADT Flags (ACPI 6.x, table 5.10).
 constexpr uint32_t kFadtWbinvd = 1u << 0;
@@ -90,16 +95,96 @@ Bytes build_madt(uint32_t num_cpus) {
   return t;
 }
 
-// \_S5 and the devices' own descriptions (each placed device contributes its Device()
-// term; see devices::BusDevice::aml) in the \_SB scope.
-Bytes build_dsdt(const std::vector<Bytes>& device_aml) {
+// MCFG (PCI Firmware Specification 3.x, 4.1.2): one allocation for segment 0. Its base
+// address is where bus 0 would be, even when the range starts at a later bus.
+Bytes build_mcfg(const PciHostBridge& pci) {
+  Bytes t;
+  acpi::begin_table(t, "MCFG", kMcfgRevision);
+  ByteWriter w(t);
+  w.zeros(8);  // reserved
+  w.u64(pci.ecam_base - pci.bus_first * kEcamBusSize);
+  w.u16(0);  // PCI segment group
+  w.u8(pci.bus_first);
+  w.u8(pci.bus_last);
+  w.u32(0);  // reserved
+  acpi::finish_table(t);
+  assert(t.size() == kMcfgSize);
+  return t;
+}
+
+// \_SB.PCI0: the host bridge, its buses and the windows it decodes for its devices. The
+// config ports are its own (a consumer range); all other I/O ports pass through to PCI.
+// No _PRT: vireo's PCI devices interrupt with MSI-X only. _ADR beside _HID makes iasl warn
+// ("requires either a _HID or _ADR, but not both"); PC firmware has it and Linux ignores it.
+Bytes pci_host_bridge_aml(const PciHostBridge& pci) {
+  using aml::MemoryCaching;
+  std::vector<Bytes> crs = {
+      aml::word_bus_number_descriptor(pci.bus_first, pci.bus_last),
+      aml::io_port_descriptor(layout::kPortPciConfig, layout::kPortPciConfig, 1,
+                              layout::kPortPciConfigSize),
+      aml::word_io_descriptor(0, layout::kPortPciConfig - 1),
+      aml::word_io_descriptor(layout::kPortPciConfig + layout::kPortPciConfigSize, 0xffff),
+  };
+  if (pci.mmio32_size != 0)
+    crs.push_back(aml::dword_memory_descriptor(
+        static_cast<uint32_t>(pci.mmio32_base),
+        static_cast<uint32_t>(pci.mmio32_base + pci.mmio32_size - 1),
+        MemoryCaching::kNonCacheable));
+  if (pci.mmio64_size != 0)
+    crs.push_back(aml::qword_memory_descriptor(pci.mmio64_base,
+                                               pci.mmio64_base + pci.mmio64_size - 1,
+                                               MemoryCaching::kNonCacheable));
+  return aml::device("PCI0", {
+                                 aml::name("_HID", aml::eisa_id("PNP0A08")),  // PCI Express
+                                 aml::name("_CID", aml::eisa_id("PNP0A03")),  // PCI
+                                 aml::name("_ADR", aml::integer(0)),
+                                 aml::name("_SEG", aml::integer(0)),
+                                 aml::name("_UID", aml::integer(0)),
+                                 aml::name("_BBN", aml::integer(pci.bus_first)),
+                                 aml::name("_CRS", aml::resource_template(crs)),
+                             });
+}
+
+Result<void> check_pci(const PciHostBridge& pci) {
+  if (pci.bus_first > pci.bus_last)
+    return Error(fmt::format("ACPI tables: PCI bus range {}-{} is empty", pci.bus_first,
+                             pci.bus_last));
+  if (pci.ecam_base % kEcamBusSize != 0)
+    return Error(fmt::format("ACPI tables: PCI ECAM base {:#x} is not 1 MiB aligned",
+                             pci.ecam_base));
+  // The MCFG base is bus 0's address.
+  if (pci.ecam_base < pci.bus_first * kEcamBusSize)
+    return Error(fmt::format("ACPI tables: PCI ECAM at {:#x} cannot start with bus {} (bus 0 "
+                             "would be below address 0)",
+                             pci.ecam_base, pci.bus_first));
+  // Linux ignores an MCFG base above 4 GiB unless the DMI BIOS date is 2010 or later, and
+  // vireo has no DMI tables.
+  if (pci.ecam_base + pci_ecam_size(pci) > k4GiB)
+    return Error(fmt::format("ACPI tables: PCI ECAM at {:#x} for buses {}-{} is not below 4 GiB",
+                             pci.ecam_base, pci.bus_first, pci.bus_last));
+  if (pci.mmio32_size != 0 &&
+      (pci.mmio32_base >= k4GiB || pci.mmio32_size > k4GiB - pci.mmio32_base))
+    return Error(fmt::format("ACPI tables: PCI 32-bit window {:#x}+{:#x} is not below 4 GiB",
+                             pci.mmio32_base, pci.mmio32_size));
+  if (pci.mmio64_size != 0 && pci.mmio64_size - 1 > UINT64_MAX - pci.mmio64_base)
+    return Error(fmt::format("ACPI tables: PCI 64-bit window {:#x}+{:#x} wraps",
+                             pci.mmio64_base, pci.mmio64_size));
+  return {};
+}
+
+// \_S5, the PCI host bridge if any, and the devices' own descriptions (each placed device
+// contributes its Device() term; see devices::BusDevice::aml) in the \_SB scope.
+Bytes build_dsdt(const std::vector<Bytes>& device_aml, const std::optional<PciHostBridge>& pci) {
   Bytes t;
   acpi::begin_table(t, "DSDT", kDsdtRevision);
   // \_S5: SLP_TYPa, SLP_TYPb, two reserved. Hardware-reduced ACPI uses SLP_TYPa only.
   const Bytes s5 = aml::name("_S5_", aml::package({aml::integer(acpi_pm::kSlpTypS5),
                                                      aml::integer(0), aml::integer(0),
                                                      aml::integer(0)}));
-  const Bytes sb = aml::scope("\\_SB_", device_aml);
+  std::vector<Bytes> sb_terms;
+  if (pci) sb_terms.push_back(pci_host_bridge_aml(*pci));
+  sb_terms.insert(sb_terms.end(), device_aml.begin(), device_aml.end());
+  const Bytes sb = aml::scope("\\_SB_", sb_terms);
   t.insert(t.end(), s5.begin(), s5.end());
   t.insert(t.end(), sb.begin(), sb.end());
   acpi::finish_table(t);
@@ -136,7 +221,7 @@ Bytes build_fadt(uint64_t dsdt_gpa) {
   return t;
 }
 
-Bytes build_xsdt(std::initializer_list<uint64_t> entries) {
+Bytes build_xsdt(std::span<const uint64_t> entries) {
   Bytes t;
   acpi::begin_table(t, "XSDT", kXsdtRevision);
   ByteWriter w(t);
@@ -145,7 +230,7 @@ Bytes build_xsdt(std::initializer_list<uint64_t> entries) {
   return t;
 }
 
-Bytes build_rsdt(std::initializer_list<uint64_t> entries) {
+Bytes build_rsdt(std::span<const uint64_t> entries) {
   Bytes t;
   acpi::begin_table(t, "RSDT", kRsdtRevision);
   ByteWriter w(t);
@@ -179,11 +264,12 @@ Result<AcpiTables> build_acpi_tables(const AcpiConfig& cfg, uint64_t base_gpa) {
                              kAcpiMaxCpus));
   if (base_gpa % kTableAlignment != 0)
     return Error(fmt::format("ACPI tables: base address {:#x} is not 16-byte aligned", base_gpa));
+  if (cfg.pci) VIREO_TRY(check_pci(*cfg.pci));
 
   // Tables without pointers first, then place everything and fill in the pointers.
   const Bytes madt = build_madt(cfg.num_cpus);
-  const Bytes dsdt = build_dsdt(cfg.device_aml);
-  constexpr size_t kNumSdtEntries = 2;  // FADT, MADT
+  const Bytes dsdt = build_dsdt(cfg.device_aml, cfg.pci);
+  const size_t num_sdt_entries = cfg.pci ? 3 : 2;  // FADT, MADT and MCFG
   size_t cursor = 0;
   auto place = [&cursor](size_t size) {
     const size_t at = align_up(cursor, kTableAlignment);
@@ -191,10 +277,11 @@ Result<AcpiTables> build_acpi_tables(const AcpiConfig& cfg, uint64_t base_gpa) {
     return at;
   };
   const size_t rsdp_off = place(kRsdpSize);
-  const size_t xsdt_off = place(acpi::kHeaderSize + 8 * kNumSdtEntries);
-  const size_t rsdt_off = place(acpi::kHeaderSize + 4 * kNumSdtEntries);
+  const size_t xsdt_off = place(acpi::kHeaderSize + 8 * num_sdt_entries);
+  const size_t rsdt_off = place(acpi::kHeaderSize + 4 * num_sdt_entries);
   const size_t fadt_off = place(kFadtSize);
   const size_t madt_off = place(madt.size());
+  const size_t mcfg_off = cfg.pci ? place(kMcfgSize) : 0;
   const size_t dsdt_off = place(dsdt.size());
   const size_t total = cursor;
   if (total > layout::kAcpiSize)
@@ -206,8 +293,11 @@ Result<AcpiTables> build_acpi_tables(const AcpiConfig& cfg, uint64_t base_gpa) {
   const uint64_t fadt_gpa = base_gpa + fadt_off;
   const uint64_t madt_gpa = base_gpa + madt_off;
   const Bytes fadt = build_fadt(base_gpa + dsdt_off);
-  const Bytes xsdt = build_xsdt({fadt_gpa, madt_gpa});
-  const Bytes rsdt = build_rsdt({fadt_gpa, madt_gpa});
+  std::vector<uint64_t> sdt_entries = {fadt_gpa, madt_gpa};
+  if (cfg.pci) sdt_entries.push_back(base_gpa + mcfg_off);
+  assert(sdt_entries.size() == num_sdt_entries);
+  const Bytes xsdt = build_xsdt(sdt_entries);
+  const Bytes rsdt = build_rsdt(sdt_entries);
   const Bytes rsdp = build_rsdp(base_gpa + rsdt_off, base_gpa + xsdt_off);
 
   AcpiTables out{base_gpa + rsdp_off, base_gpa, Bytes(total, 0)};
@@ -219,6 +309,7 @@ Result<AcpiTables> build_acpi_tables(const AcpiConfig& cfg, uint64_t base_gpa) {
   put(rsdt_off, rsdt);
   put(fadt_off, fadt);
   put(madt_off, madt);
+  if (cfg.pci) put(mcfg_off, build_mcfg(*cfg.pci));
   put(dsdt_off, dsdt);
   return out;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "arch/x86/layout.h"
@@ -45,10 +46,28 @@ constexpr uint8_t ioapic_id(uint32_t num_cpus) { return static_cast<uint8_t>(num
 // xAPIC IDs are 8 bits and 0xff is the broadcast ID; one more ID is the IOAPIC's.
 inline constexpr uint32_t kAcpiMaxCpus = 254;
 
+// A PCI host bridge (segment 0) as the guest should find it: configuration space through
+// ports 0xcf8/0xcfc and through ECAM, and the address windows its BARs are placed in.
+// With it, build_acpi_tables adds an MCFG table and \_SB.PCI0 (PNP0A08, PNP0A03).
+struct PciHostBridge {
+  // ECAM: bus N's configuration space is the 1 MiB at
+  // ecam_base + ((N - bus_first) << 20); 1 MiB aligned.
+  uint64_t ecam_base;
+  uint8_t bus_first = 0, bus_last = 0;
+  uint64_t mmio32_base, mmio32_size;  // below 4 GiB; size 0: no 32-bit window
+  uint64_t mmio64_base, mmio64_size;  // size 0: no 64-bit window
+};
+
+// Bytes of ECAM space the bridge's buses use: what the e820 map must reserve at ecam_base.
+constexpr uint64_t pci_ecam_size(const PciHostBridge& pci) {
+  return (uint64_t{pci.bus_last} - pci.bus_first + 1) << 20;
+}
+
 struct AcpiConfig {
   uint32_t num_cpus;
   // AML Device() terms for the DSDT's \_SB scope, one per device that describes itself.
   std::vector<std::vector<uint8_t>> device_aml = {};
+  std::optional<PciHostBridge> pci = {};
 };
 
 struct AcpiTables {
@@ -59,7 +78,8 @@ struct AcpiTables {
 
 // Builds all tables for guest address `base_gpa` (16-byte aligned, below 4 GiB). The RSDP
 // comes first, so with the default base a legacy scan of 0xe0000-0xfffff finds it.
-// Fails if num_cpus is 0 or above kAcpiMaxCpus.
+// Fails if num_cpus is 0 or above kAcpiMaxCpus, or if `pci` has an empty bus range, a
+// misaligned ECAM base or a window that wraps (or, for mmio32, crosses 4 GiB).
 Result<AcpiTables> build_acpi_tables(const AcpiConfig& cfg,
                                      uint64_t base_gpa = layout::kAcpiStart);
 

@@ -268,6 +268,70 @@ Bytes extended_interrupt_descriptor(uint32_t gsi) {
   return out;
 }
 
+namespace {
+
+// Address space descriptors: large items 0x88 (Word), 0x87 (DWord) and 0x8a (QWord), each
+// with the resource type, general flags and type-specific flags, then granularity,
+// minimum, maximum, translation offset and length in the descriptor's width.
+enum class ResourceType : uint8_t { kMemory = 0, kIo = 1, kBusNumber = 2 };
+// General flags: bit 3 _MAF (max fixed), bit 2 _MIF (min fixed), bit 1 _DEC (0: positive
+// decode), bit 0 (0: the device produces the range for its children).
+constexpr uint8_t kProducerMinMaxFixed = (1u << 3) | (1u << 2);
+// I/O type-specific flags: _RNG (bits 0-1) 3 = both ISA and non-ISA ranges.
+constexpr uint8_t kIoEntireRange = 0x03;
+// Memory type-specific flags: bit 0 _RW (1: read-write), bits 1-2 _MEM (caching),
+// bits 3-4 _MTP 0 (AddressRangeMemory), bit 5 _TTP 0.
+constexpr uint8_t kMemReadWrite = 0x01;
+constexpr uint8_t memory_flags(MemoryCaching caching) {
+  return static_cast<uint8_t>(kMemReadWrite | (static_cast<uint8_t>(caching) << 1));
+}
+
+// `width` is 2, 4 or 8 bytes; the item's length counts the bytes after its 3-byte header.
+Bytes address_space_descriptor(uint8_t tag, int width, ResourceType type, uint8_t type_flags,
+                               uint64_t min, uint64_t max) {
+  assert(min <= max);
+  const uint64_t len = max - min + 1;
+  assert(width == 8 ? len != 0 : len <= (uint64_t{1} << (8 * width)) - 1);
+  auto put = [width](ByteWriter& w, uint64_t v) {
+    if (width == 2) w.u16(static_cast<uint16_t>(v));
+    if (width == 4) w.u32(static_cast<uint32_t>(v));
+    if (width == 8) w.u64(v);
+  };
+  Bytes out;
+  ByteWriter w(out);
+  w.u8(tag);
+  w.u16(static_cast<uint16_t>(3 + 5 * width));
+  w.u8(static_cast<uint8_t>(type));
+  w.u8(kProducerMinMaxFixed);
+  w.u8(type_flags);
+  put(w, 0);  // granularity
+  put(w, min);
+  put(w, max);
+  put(w, 0);  // translation offset
+  put(w, len);
+  return out;
+}
+
+}  // namespace
+
+Bytes word_bus_number_descriptor(uint16_t min, uint16_t max) {
+  return address_space_descriptor(0x88, 2, ResourceType::kBusNumber, 0, min, max);
+}
+
+Bytes word_io_descriptor(uint16_t min, uint16_t max) {
+  return address_space_descriptor(0x88, 2, ResourceType::kIo, kIoEntireRange, min, max);
+}
+
+Bytes dword_memory_descriptor(uint32_t min, uint32_t max, MemoryCaching caching) {
+  return address_space_descriptor(0x87, 4, ResourceType::kMemory, memory_flags(caching), min,
+                                  max);
+}
+
+Bytes qword_memory_descriptor(uint64_t min, uint64_t max, MemoryCaching caching) {
+  return address_space_descriptor(0x8a, 8, ResourceType::kMemory, memory_flags(caching), min,
+                                  max);
+}
+
 Bytes resource_template(const std::vector<Bytes>& descriptors) {
   Bytes data;
   for (const auto& d : descriptors) append(data, d);

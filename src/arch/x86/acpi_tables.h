@@ -150,6 +150,27 @@ Bytes irq_descriptor(unsigned irq);
 Bytes memory32_fixed_descriptor(uint32_t base, uint32_t length);
 // Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi}: any GSI, not only 0-15.
 Bytes extended_interrupt_descriptor(uint32_t gsi);
+// Address space descriptors (ACPI 6.x, 6.4.3.5) for the ranges a bridge passes on to its
+// children: ResourceProducer, PosDecode, MinFixed, MaxFixed, granularity 0, no
+// translation, no resource source; the length is max - min + 1 (min <= max, and the
+// length must fit the descriptor's width).
+// WordBusNumber(ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, min, max, 0, len)
+Bytes word_bus_number_descriptor(uint16_t min, uint16_t max);
+// WordIO(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, 0, min, max, 0, len)
+Bytes word_io_descriptor(uint16_t min, uint16_t max);
+// The _MEM field of a memory range's type-specific flags.
+enum class MemoryCaching : uint8_t {
+  kNonCacheable = 0,
+  kCacheable = 1,
+  kWriteCombining = 2,
+  kPrefetchable = 3,
+};
+// DWordMemory(ResourceProducer, PosDecode, MinFixed, MaxFixed, caching, ReadWrite, 0,
+//             min, max, 0, len)
+Bytes dword_memory_descriptor(uint32_t min, uint32_t max, MemoryCaching caching);
+// QWordMemory(ResourceProducer, PosDecode, MinFixed, MaxFixed, caching, ReadWrite, 0,
+//             min, max, 0, len)
+Bytes qword_memory_descriptor(uint64_t min, uint64_t max, MemoryCaching caching);
 // ResourceTemplate() {descriptors}: the descriptors plus the end tag, as a Buffer.
 Bytes resource_template(const std::vector<Bytes>& descriptors);
 

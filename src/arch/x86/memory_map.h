@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "memory/guest_memory.h"
@@ -21,7 +22,11 @@ struct E820Entry {
 std::vector<memory::GuestMemory::RangeSpec> ram_ranges(uint64_t mem_size);
 
 // The e820 map a guest sees: conventional memory below the EBDA, reserved EBDA and
-// BIOS/ACPI area, RAM from 1 MiB, and RAM above 4 GiB.
-std::vector<E820Entry> build_e820(uint64_t mem_size);
+// BIOS/ACPI area, RAM from 1 MiB, and RAM above 4 GiB; sorted by address. `reserved`
+// adds ranges the guest must leave alone, such as PCI ECAM (Linux uses MMCONFIG only if
+// it is reserved here): each is listed as kReserved whatever its type says. They must lie
+// outside RAM and each other (asserted).
+std::vector<E820Entry> build_e820(uint64_t mem_size,
+                                  std::span<const E820Entry> reserved = {});
 
 }  // namespace vireo::arch::x86

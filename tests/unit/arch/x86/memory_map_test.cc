@@ -49,5 +49,58 @@ TEST(MemoryMap, E820AboveFourGiB) {
   EXPECT_EQ(ram, (6ull << 30) - (layout::kHighMemStart - layout::kEbdaStart));
 }
 
+TEST(MemoryMap, E820WithoutExtraRangesIsUnchanged) {
+  for (uint64_t mem : {16ull << 20, 512ull << 20, 6ull << 30}) {
+    auto a = build_e820(mem);
+    auto b = build_e820(mem, {});
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].addr, b[i].addr);
+      EXPECT_EQ(a[i].size, b[i].size);
+      EXPECT_EQ(a[i].type, b[i].type);
+    }
+  }
+}
+
+TEST(MemoryMap, E820ReservesPciEcam) {
+  // What Linux checks before using MMCONFIG: the whole ECAM range is one reserved entry.
+  for (uint64_t mem : {512ull << 20, 6ull << 30}) {
+    SCOPED_TRACE(mem);
+    const E820Entry ecam[] = {{layout::kPciEcamBase, layout::kPciEcamSize, E820Type::kRam}};
+    auto e = build_e820(mem, ecam);
+    ASSERT_EQ(e.size(), build_e820(mem).size() + 1);
+    size_t found = 0;
+    for (const auto& x : e) {
+      if (x.addr != layout::kPciEcamBase) continue;
+      ++found;
+      EXPECT_EQ(x.size, layout::kPciEcamSize);
+      EXPECT_EQ(x.type, E820Type::kReserved) << "listed as reserved whatever it was given as";
+    }
+    EXPECT_EQ(found, 1u);
+    for (size_t i = 1; i < e.size(); ++i)
+      EXPECT_GE(e[i].addr, e[i - 1].addr + e[i - 1].size) << "sorted, no overlap at " << i;
+    uint64_t ram = 0;
+    for (const auto& x : e)
+      if (x.type == E820Type::kRam) ram += x.size;
+    EXPECT_EQ(ram, mem - (layout::kHighMemStart - layout::kEbdaStart)) << "RAM unchanged";
+  }
+}
+
+TEST(MemoryMap, E820SortsSeveralReservedRanges) {
+  const E820Entry extra[] = {
+      {layout::kPciEcamBase, layout::kPciEcamSize, E820Type::kReserved},
+      {0xfe000000, 0x1000, E820Type::kReserved},
+      {0xd0000000, 0x2000, E820Type::kReserved},
+      {0xd8000000, 0, E820Type::kReserved},  // empty: left out
+  };
+  auto e = build_e820(6ull << 30, extra);
+  ASSERT_EQ(e.size(), build_e820(6ull << 30).size() + 3);
+  for (size_t i = 1; i < e.size(); ++i) EXPECT_GT(e[i].addr, e[i - 1].addr);
+  EXPECT_EQ(e.back().addr, 4ull << 30) << "high RAM stays last";
+  EXPECT_EQ(e[e.size() - 2].addr, 0xfe000000u);
+  EXPECT_EQ(e[e.size() - 3].addr, layout::kPciEcamBase);
+  EXPECT_EQ(e[e.size() - 4].addr, 0xd0000000u);
+}
+
 }  // namespace
 }  // namespace vireo::arch::x86
