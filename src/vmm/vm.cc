@@ -117,7 +117,20 @@ Result<void> Vm::load_boot_image() {
   }
 
   x86::BootInfo info;
-  info.e820 = x86::build_e820(cfg_.memory);
+  std::optional<x86::PciHostBridge> pci;
+  std::vector<x86::E820Entry> reserved;
+  if (devices_->has_pci()) {
+    pci = x86::PciHostBridge{.ecam_base = layout::kPciEcamBase,
+                             .bus_first = 0,
+                             .bus_last = layout::kPciBusLast,
+                             .mmio32_base = layout::kPciMmio32Start,
+                             .mmio32_size = layout::kPciMmio32Size,
+                             .mmio64_base = layout::pci_mmio64_start(cfg_.memory),
+                             .mmio64_size = layout::kPciMmio64Size};
+    // Linux uses ECAM only where firmware reserved it.
+    reserved.push_back({layout::kPciEcamBase, x86::pci_ecam_size(*pci), x86::E820Type::kReserved});
+  }
+  info.e820 = x86::build_e820(cfg_.memory, reserved);
   if (cmdline_.size() + 1 > x86::cmdline_capacity(kernel_))
     return Error(fmt::format("--cmdline is {} bytes; this kernel takes at most {}",
                              cmdline_.size(), x86::cmdline_capacity(kernel_) - 1));
@@ -136,7 +149,8 @@ Result<void> Vm::load_boot_image() {
     info.initrd_size = initrd.size();
   }
 
-  VIREO_ASSIGN_OR_RETURN(auto acpi, x86::build_acpi_tables({cfg_.cpus, devices_->aml()}, layout::kAcpiStart));
+  VIREO_ASSIGN_OR_RETURN(auto acpi,
+                         x86::build_acpi_tables({cfg_.cpus, devices_->aml(), pci}, layout::kAcpiStart));
   VIREO_TRY(mem_.write(acpi.base_gpa, acpi.blob));
   info.rsdp_gpa = acpi.rsdp_gpa;
   // The MP table (for guests booted with acpi=off) has room for kMpTableMaxCpus in the

@@ -75,7 +75,9 @@ std::string md5_of(const std::string& path) {
   return r.out.substr(0, 32);
 }
 
-TEST(LinuxVirtioNet, TcpBothWaysThroughATap) {
+class LinuxVirtioNetOn : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(LinuxVirtioNetOn, TcpBothWaysThroughATap) {
   VIREO_REQUIRE_KVM();
   const std::string dir = linux_dir();
   VIREO_REQUIRE_LINUX(dir);
@@ -101,7 +103,8 @@ TEST(LinuxVirtioNet, TcpBothWaysThroughATap) {
       "echo guest-got-md5=$(md5sum /tmp/in | cut -d' ' -f1) bytes=$(wc -c < /tmp/in); "
       "cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets";
   auto r = run_process(ns.exec({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd",
-                                dir + "/initramfs.cpio", "--memory", "128M", "--net",
+                                dir + "/initramfs.cpio", "--memory", "128M", "--transport",
+                                GetParam(), "--net",
                                 "tap=vtap0,mac=52:54:00:12:34:56", "--cmdline",
                                 "console=ttyS0 reboot=k panic=1 vireo.then=poweroff vireo.cmd=\"" +
                                     cmd + "\""}),
@@ -121,6 +124,11 @@ TEST(LinuxVirtioNet, TcpBothWaysThroughATap) {
       << s.out << s.err;
   run_process({"/bin/rm", "-rf", scratch});
 }
+
+// Both transports: on PCI the queues' interrupts are MSI-X vectors and their kicks
+// ioeventfds on BAR 0.
+INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioNetOn, ::testing::Values("mmio", "pci"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(LinuxVirtioNet, BadOrMissingTapIsOneLineAndStatus2) {
   VIREO_REQUIRE_KVM();
