@@ -6,6 +6,7 @@ namespace vireo::cli {
 namespace {
 
 ParsedCommand parse(std::vector<std::string> a) { return parse_command_line(a); }
+void expect_error(const std::vector<std::string>& a, const std::string& needle);
 
 TEST(Args, RunWithAllFlags) {
   auto c = parse({"run", "--kernel", "k.elf", "--initrd", "i.cpio", "--cmdline", "console=ttyS0 x=1",
@@ -31,6 +32,13 @@ TEST(Args, Defaults) {
   EXPECT_FALSE(c.run->initrd_path);
   EXPECT_EQ(c.run->on_reboot, vmm::OnReboot::kExit);
   EXPECT_TRUE(c.run->boot_tuning);
+  EXPECT_EQ(c.run->transport, vmm::Transport::kMmio);
+}
+
+TEST(Args, Transport) {
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--transport", "pci"}).run->transport, vmm::Transport::kPci);
+  EXPECT_EQ(parse({"run", "--kernel", "k", "--transport=mmio"}).run->transport, vmm::Transport::kMmio);
+  expect_error({"run", "--kernel", "k", "--transport", "usb"}, "usb");
 }
 
 TEST(Args, MemorySuffixesAndBareMiB) {
