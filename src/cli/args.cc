@@ -114,6 +114,12 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       ->type_name("mmio|pci")
       ->check(CLI::IsMember({"mmio", "pci"}))
       ->default_val("mmio");
+  std::optional<std::string> balloon;
+  run->add_option("--balloon", balloon,
+                  "A virtio-balloon device: size=SIZE[,deflate-on-oom=on][,stats=SECONDS]. The "
+                  "guest gives SIZE of its memory back to the host, and free memory it reports "
+                  "leaves the host's RSS; stats=N asks for memory statistics every N seconds")
+      ->type_name("SPEC");
   std::optional<std::string> vsock;
   run->add_option("--vsock", vsock,
                   "A virtio-vsock device with Firecracker's host side: host programs connect to "
@@ -181,6 +187,15 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   };
   if (!parse_all(disks, vmm::parse_disk, cfg.disks) || !parse_all(nets, vmm::parse_net, cfg.nets))
     return result;
+  if (balloon) {
+    auto b = vmm::parse_balloon(*balloon);
+    if (!b.ok()) {
+      result.err = b.error().message();
+      result.exit_code = vmm::exit_code::kUsageError;
+      return result;
+    }
+    cfg.balloon = *b;
+  }
   if (vsock) {
     auto v = vmm::parse_vsock(*vsock);
     if (!v.ok()) {

@@ -140,6 +140,17 @@ Result<void> GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
   return {};
 }
 
+Result<void> GuestMemory::discard(uint64_t gpa, uint64_t len) const {
+  constexpr uint64_t kPage = 4096;
+  if (gpa % kPage != 0 || len % kPage != 0 || len == 0)
+    return Error(fmt::format("guest discard {:#x}+{:#x} is not whole pages", gpa, len));
+  VIREO_ASSIGN_OR_RETURN(HostRange at, host_range(gpa, len, "discard"));
+  if (::madvise(at.host, len, MADV_REMOVE) != 0)
+    return Error::from_errno(fmt::format("madvise(MADV_REMOVE, guest {:#x}+{:#x})", gpa, len));
+  mark_in_region(at.region, gpa, len);
+  return {};
+}
+
 Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) const {
   uint64_t done = 0;
   while (done < in.size()) {

@@ -155,6 +155,12 @@ class GuestMemory {
     return {};
   }
 
+  // Gives the pages of [gpa, gpa+len) back to the host (MADV_REMOVE: the memfd's pages
+  // are freed; the guest reads zeros there afterwards, and KVM drops its mappings). Both
+  // ends must be 4 KiB aligned and the range inside one region. Counts as a write for
+  // dirty tracking (the contents changed to zeros).
+  Result<void> discard(uint64_t gpa, uint64_t len) const;
+
   // Dirty tracking: while on, every write through this object sets the bits of the pages
   // it touched in its region's DirtyBitmap (KVM_GET_DIRTY_LOG's layout; region i of
   // regions() is KVM memory slot i). While off, a write pays one relaxed load of the flag.

@@ -108,6 +108,34 @@ Result<NetConfig> parse_net(std::string_view spec, size_t index) {
   return n;
 }
 
+Result<BalloonConfig> parse_balloon(std::string_view spec) {
+  BalloonConfig b;
+  bool have_size = false;
+  VIREO_TRY(for_each_pair("--balloon", spec, "size, deflate-on-oom, stats",
+                          [&](std::string_view key, std::string_view value) -> Result<bool> {
+                            if (key == "size") {
+                              VIREO_ASSIGN_OR_RETURN(b.size, amount("--balloon", key, value, false));
+                              have_size = true;
+                            } else if (key == "deflate-on-oom") {
+                              VIREO_ASSIGN_OR_RETURN(b.deflate_on_oom, on_off("--balloon", key, value));
+                            } else if (key == "stats") {
+                              auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(),
+                                                               b.stats_seconds);
+                              if (ec != std::errc() || end != value.data() + value.size() ||
+                                  value.empty() || b.stats_seconds > 3600)
+                                return Error(fmt::format(
+                                    "--balloon: stats={} must be seconds from 0 (off) to 3600", value));
+                            } else {
+                              return false;
+                            }
+                            return true;
+                          }));
+  if (!have_size) return Error("--balloon: size=SIZE is required (0 for an empty balloon)");
+  if (b.size % 4096 != 0)
+    return Error(fmt::format("--balloon: size={} is not a multiple of 4 KiB", b.size));
+  return b;
+}
+
 Result<VsockConfig> parse_vsock(std::string_view spec) {
   VsockConfig v;
   bool have_cid = false;
@@ -180,6 +208,9 @@ Result<void> validate(const VmConfig& cfg) {
   std::set<std::string> ids;
   for (const auto& d : cfg.disks)
     if (!ids.insert(d.id).second) return Error(fmt::format("--disk: id={} is used twice", d.id));
+  if (cfg.balloon && cfg.balloon->size >= cfg.memory)
+    return Error(fmt::format("--balloon: size={} must be less than --memory {}",
+                             format_size(cfg.balloon->size), format_size(cfg.memory)));
   std::set<std::string> taps;
   for (const auto& n : cfg.nets) {
     if (!ids.insert(n.id).second) return Error(fmt::format("--net: id={} is used twice", n.id));

@@ -63,6 +63,14 @@ struct VsockConfig {
   bool operator==(const VsockConfig&) const = default;
 };
 
+// --balloon size=SIZE[,deflate-on-oom=on][,stats=SECONDS]
+struct BalloonConfig {
+  uint64_t size = 0;  // the balloon's target: memory taken from the guest
+  bool deflate_on_oom = false;
+  uint32_t stats_seconds = 0;  // 0: no statistics
+};
+Result<BalloonConfig> parse_balloon(std::string_view spec);
+
 // Parses a --vsock value: cid=N,uds=PATH.
 Result<VsockConfig> parse_vsock(std::string_view spec);
 
@@ -87,6 +95,7 @@ struct VmConfig {
   ConsoleKind console = ConsoleKind::kSerial;  // --console serial|virtio
   std::optional<VsockConfig> vsock;  // --vsock
   Transport transport = Transport::kMmio;  // --transport mmio|pci
+  std::optional<BalloonConfig> balloon;    // --balloon
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

@@ -25,6 +25,7 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc.h"
 #include "util/file.h"
+#include "virtio/balloon.h"
 #include "virtio/block.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/pci_transport.h"
@@ -247,6 +248,11 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
     const auto mac = n.mac.empty() ? virtio::derived_mac(n.id, n.tap) : *virtio::parse_mac(n.mac);
     VIREO_TRY(add_virtio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.limit)));
   }
+  if (cfg_.balloon)
+    VIREO_TRY(add_virtio("balloon0", std::make_shared<virtio::Balloon>(virtio::BalloonOptions{
+                                         .target_bytes = cfg_.balloon->size,
+                                         .deflate_on_oom = cfg_.balloon->deflate_on_oom,
+                                         .stats_seconds = cfg_.balloon->stats_seconds})));
   if (cfg_.vsock) {
     auto vsock = virtio::Vsock::create(cfg_.vsock->cid, cfg_.vsock->uds);
     if (!vsock.ok()) return vsock.error().context("--vsock");
