@@ -51,7 +51,9 @@ class ScratchDir {
   std::string path_;
 };
 
-TEST(LinuxVirtioBlk, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
+class LinuxVirtioBlkOn : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(LinuxVirtioBlkOn, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
   VIREO_REQUIRE_KVM();
   const std::string dir = linux_dir();
   VIREO_REQUIRE_LINUX(dir);
@@ -87,7 +89,7 @@ TEST(LinuxVirtioBlk, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
       "dd if=/dev/zero of=$R bs=512 count=1 2>/dev/null || echo ro-write-refused; "
       "sync; echo VIREO-TEST-$((40+2))-READY; sleep 1000";
   Process vm({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd", dir + "/initramfs.cpio",
-              "--memory", "128M", "--disk", "path=" + disk + ",serial=main", "--disk",
+              "--memory", "128M", "--transport", GetParam(), "--disk", "path=" + disk + ",serial=main", "--disk",
               "path=" + ro + ",readonly=on,serial=ro-serial-7", "--cmdline",
               "console=ttyS0 reboot=k panic=1 vireo.cmd=\"" + cmd + "\""});
   ASSERT_TRUE(vm.started());
@@ -134,6 +136,10 @@ TEST(LinuxVirtioBlk, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
   auto md5 = run_process({"/usr/bin/md5sum", dumped});
   EXPECT_EQ(md5.out.substr(0, 32), guest_md5) << dump.err;
 }
+
+// Both transports: the same disk behind virtio-mmio and behind virtio-pci.
+INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioBlkOn, ::testing::Values("mmio", "pci"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(LinuxVirtioBlk, MissingImageOrBadSpecIsOneLineAndStatus2) {
   VIREO_REQUIRE_KVM();

@@ -74,7 +74,9 @@ std::string read_all(int fd, size_t max) {
   return s;
 }
 
-TEST(LinuxVirtioVsock, FirecrackerProtocolBothWays) {
+class LinuxVirtioVsockOn : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(LinuxVirtioVsockOn, FirecrackerProtocolBothWays) {
   VIREO_REQUIRE_KVM();
   const std::string dir = linux_dir();
   VIREO_REQUIRE_LINUX(dir);
@@ -146,7 +148,8 @@ TEST(LinuxVirtioVsock, FirecrackerProtocolBothWays) {
       "bytes=$(wc -c < /tmp/b); "
       "wait; echo listen-done";
   auto r = run_process({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd", initrd,
-                        "--memory", "128M", "--vsock", "cid=3,uds=" + uds, "--cmdline",
+                        "--memory", "128M", "--transport", GetParam(), "--vsock", "cid=3,uds=" + uds,
+                        "--cmdline",
                         "console=ttyS0 reboot=k panic=1 vireo.then=poweroff vireo.cmd=\"" + cmd + "\""},
                        "", std::chrono::seconds(300));
   stop = true;
@@ -175,6 +178,10 @@ TEST(LinuxVirtioVsock, FirecrackerProtocolBothWays) {
   EXPECT_NE(::access(uds.c_str(), F_OK), 0);
   run_process({"/bin/rm", "-rf", scratch});
 }
+
+// Both transports: the vsock device behind virtio-mmio and behind virtio-pci.
+INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioVsockOn, ::testing::Values("mmio", "pci"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(LinuxVirtioVsock, BadFlagsAreOneLineAndStatus2) {
   VIREO_REQUIRE_KVM();
