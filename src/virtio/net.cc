@@ -92,12 +92,15 @@ Result<void> Net::activate(const Activation& activation) {
     return r.error();
   }
   frame_.resize(netf::kMaxFrame);
-  auto throttle = Throttle::create(limit_);
-  if (!throttle.ok()) {
+  frame_admitted_ = false;
+  auto tx = Throttle::create(limit_);
+  auto rx = Throttle::create(limit_);
+  if (!tx.ok() || !rx.ok()) {
     act_ = {};
-    return throttle.error().context("virtio-net rate limiter");
+    return (tx.ok() ? rx.error() : tx.error()).context("virtio-net rate limiter");
   }
-  tx_throttle_ = std::move(*throttle);
+  tx_throttle_ = std::move(*tx);
+  rx_throttle_ = std::move(*rx);
   resume();
   if (!thread_) {
     deactivate();
@@ -109,8 +112,10 @@ Result<void> Net::activate(const Activation& activation) {
 void Net::deactivate() {
   thread_.reset();
   tx_throttle_ = {};
+  rx_throttle_ = {};
   act_ = {};
   frame_len_ = 0;
+  frame_admitted_ = false;
 }
 
 void Net::pause() { thread_.reset(); }
@@ -123,6 +128,7 @@ void Net::resume() {
       {tap_.fd(), [this] { on_tap(); }},
   };
   if (tx_throttle_.limited()) watches.push_back({tx_throttle_.fd(), [this] { on_timer(); }});
+  if (rx_throttle_.limited()) watches.push_back({rx_throttle_.fd(), [this] { on_rx_timer(); }});
   auto t = IoThread::start("virtio-net", std::move(watches));
   if (!t.ok()) return;
   thread_ = std::move(*t);
@@ -156,6 +162,11 @@ void Net::on_tap() { process_rx(); }
 void Net::on_timer() {
   tx_throttle_.on_timer();
   process_tx();
+}
+
+void Net::on_rx_timer() {
+  rx_throttle_.on_timer();
+  process_rx();
 }
 
 void Net::process_tx() {
@@ -202,12 +213,26 @@ void Net::process_tx() {
 
 void Net::process_rx() {
   Queue& rxq = act_.queues[kRxQueue];
-  if (broken_ || !rxq.state().ready) return;
+  if (broken_ || rx_throttle_.waiting() || !rxq.state().ready) return;
   for (;;) {
     if (frame_len_ == 0) {
       auto n = tap_.read(frame_);
       if (!n.ok() || *n == 0) break;  // nothing waiting (a read error: try on the next wake)
       frame_len_ = *n;
+      frame_admitted_ = false;
+    }
+    if (!frame_admitted_) {
+      auto go = rx_throttle_.admit(frame_len_ - std::min(frame_len_, net::Tap::kVnetHeaderSize));
+      if (!go.ok()) return broken(go.error().message());
+      if (!*go) {
+        // Over the limit: the frame waits, and the tap is not read until the timer says
+        // tokens are back (frames queue in the tap, and beyond its queue the host drops).
+        stats_.throttled.fetch_add(1, std::memory_order_relaxed);
+        if (tap_watched_ && thread_ && thread_->set_watching(tap_.fd(), false).ok()) tap_watched_ = false;
+        notify(kRxQueue);
+        return;
+      }
+      frame_admitted_ = true;
     }
     auto delivered = deliver_frame();
     if (!delivered.ok()) {

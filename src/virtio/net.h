@@ -88,6 +88,7 @@ class Net : public VirtioDevice {
   void on_tx_kick();
   void on_tap();
   void on_timer();
+  void on_rx_timer();
   // Copies the pending frame into the driver's receive buffers; false if they do not
   // have room for it yet (the chains taken are put back).
   Result<bool> deliver_frame();
@@ -99,11 +100,13 @@ class Net : public VirtioDevice {
   MacAddress mac_;
   RateLimit limit_;
   Throttle tx_throttle_;  // on what the guest sends
+  Throttle rx_throttle_;  // on what it receives (its own buckets, the same limit)
   Activation act_{};
   bool broken_ = false;
   bool tap_watched_ = true;
   std::vector<uint8_t> frame_;  // a received frame waiting for buffers (frame_len_ bytes)
   size_t frame_len_ = 0;
+  bool frame_admitted_ = false;  // the pending frame's tokens are taken
   bool used_[2] = {false, false};
   std::unique_ptr<IoThread> thread_;
   Stats stats_;
