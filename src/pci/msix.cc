@@ -10,7 +10,8 @@ namespace vireo::pci {
 Msix::Msix(uint16_t count, uint8_t table_bar, uint32_t table_offset, uint8_t pba_bar,
            uint32_t pba_offset)
     : table_bar_(table_bar), pba_bar_(pba_bar), table_offset_(table_offset),
-      pba_offset_(pba_offset), entries_(std::clamp<uint16_t>(count, 1, 2048)) {}
+      pba_offset_(pba_offset), entries_(std::clamp<uint16_t>(count, 1, 2048)),
+      vectors_(entries_.size()) {}  // none attached yet: refresh() skips null vectors
 
 std::vector<uint8_t> Msix::capability_body() const {
   // Message Control (table size - 1), Table Offset/BIR, PBA Offset/BIR.

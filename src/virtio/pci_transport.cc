@@ -414,18 +414,45 @@ Result<void> PciTransport::restore(const devices::DeviceState& state) {
   VIREO_TRY(r.finish());
   VIREO_TRY(core_.check(common, what));
 
-  // Vectors first: the device, started again, may interrupt at once.
+  // Vectors first: the device, started again, may interrupt at once. The device's own
+  // state is checked only by restoring it, last: if it is refused, all this goes back.
+  const pci::ConfigSpace old_config = config_;
+  StateWriter old_msix;
+  msix_.save(old_msix);
+  const PciState old = registers_locked();
   config_ = config;
   StateReader msix_reader(std::span(state.bytes).subspan(msix_at), what);
   (void)msix_.restore(msix_reader);  // checked above on the scratch copy
+  set_registers_locked(s);
+  if (auto r = core_.restore(common); !r.ok()) {
+    config_ = old_config;
+    const std::vector<uint8_t> old_msix_bytes = old_msix.take();
+    StateReader back(old_msix_bytes, what);
+    (void)msix_.restore(back);  // its own state
+    set_registers_locked(old);
+    return r;
+  }
+  isr_.store(s.isr);
+  return {};
+}
+
+PciState PciTransport::registers_locked() const {
+  PciState s;
+  s.device_features_sel = device_features_sel_;
+  s.driver_features_sel = driver_features_sel_;
+  s.queue_sel = queue_sel_;
+  s.config_vector = config_vector_.load();
+  for (size_t q = 0; q < core_.queue_count(); ++q) s.queue_vectors.push_back(queue_vectors_[q].load());
+  s.isr = isr_.load();
+  return s;
+}
+
+void PciTransport::set_registers_locked(const PciState& s) {
   device_features_sel_ = s.device_features_sel;
   driver_features_sel_ = s.driver_features_sel;
   queue_sel_ = s.queue_sel;
   config_vector_.store(s.config_vector);
   for (size_t q = 0; q < core_.queue_count(); ++q) queue_vectors_[q].store(s.queue_vectors[q]);
-  VIREO_TRY(core_.restore(common));
-  isr_.store(s.isr);
-  return {};
 }
 
 }  // namespace vireo::virtio

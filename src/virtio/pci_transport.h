@@ -116,6 +116,9 @@ class PciTransport : public pci::PciDevice, private Interrupts {
   void read_common(uint64_t offset, std::span<uint8_t> data) const;
   void write_common(uint64_t offset, std::span<const uint8_t> data);
   void reset_device_locked();
+  // The virtio-pci registers (selectors, vectors, ISR); setting them leaves the ISR.
+  PciState registers_locked() const;
+  void set_registers_locked(const PciState& s);
 
   // Interrupts (from the device's I/O thread; no transport lock).
   void used_buffers(uint16_t queue) override;

@@ -160,9 +160,15 @@ Result<void> TransportCore::check(const CommonState& s, std::string_view what) c
 }
 
 Result<void> TransportCore::restore(const CommonState& s) {
+  const bool was_active = active_;
   device_->deactivate();
   active_ = false;
-  VIREO_TRY(device_->restore(s.device));
+  if (auto r = device_->restore(s.device); !r.ok()) {
+    // The device refused the state and kept its own (restore() checks before it changes
+    // anything): it runs again as it did, so a refused restore changes nothing.
+    if (was_active) activate();
+    return r;
+  }
   for (size_t i = 0; i < queues_.size(); ++i) queues_[i].state() = s.queues[i];
   status_ = s.status;
   needs_reset_.store(s.needs_reset);

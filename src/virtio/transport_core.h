@@ -96,6 +96,7 @@ class TransportCore {
   Result<void> check(const CommonState& s, std::string_view what) const;
   // Puts a checked state back; a device that was running is started again and every
   // queue kicked once (chains made available before the save got no kick of their own).
+  // If the device refuses its part, nothing changes (a running device runs on).
   Result<void> restore(const CommonState& s);
 
  private:

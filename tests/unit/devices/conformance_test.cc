@@ -8,7 +8,8 @@
 //   - every offset (and some past the end) and width 1, 2, 4, 8 is safe;
 //   - restore refuses a wrong version, truncated or trailing bytes, and leaves the device
 //     as it was.
-// Adding a device: add a DeviceCase to kCases below.
+// Adding a device: add a DeviceCase to kCases below. PCI functions are BusDevices whose
+// accesses are configuration space accesses (their BARs are tested with the transport).
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -27,7 +28,11 @@
 #include "fake_irq.h"
 #include "../virtio/fake_virtio_device.h"
 #include "../virtio/test_driver.h"
+#include "pci/config_access.h"
+#include "pci/host_bridge.h"
+#include "pci/root_bus.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/pci_transport.h"
 
 namespace vireo::devices {
 namespace {
@@ -67,6 +72,32 @@ std::shared_ptr<BusDevice> make_virtio_mmio() {
   return std::shared_ptr<BusDevice>(h, h->t.get());
 }
 
+// A virtio-pci function over the same do-nothing device; its BusDevice face is its
+// configuration space (the PCI_CFG window reaches BAR 0 from there too).
+std::shared_ptr<BusDevice> make_virtio_pci() {
+  struct Holder {
+    virtio::test::TestDriver drv{16};
+    std::shared_ptr<virtio::PciTransport> t =
+        *virtio::PciTransport::create(std::make_shared<virtio::test::FakeVirtioDevice>(), drv.mem());
+  };
+  auto h = std::make_shared<Holder>();
+  h->t->place_bar(0, 0x40'0000'0000);
+  return std::shared_ptr<BusDevice>(h, h->t.get());
+}
+
+// The configuration mechanisms over an empty root bus of their own: their state is their
+// own (the address register), not the functions' behind them.
+template <class Access>
+std::shared_ptr<BusDevice> make_config_access() {
+  struct Holder {
+    Bus mmio;
+    pci::RootBus root{mmio};
+    std::shared_ptr<Access> access = std::make_shared<Access>(root);
+  };
+  auto h = std::make_shared<Holder>();
+  return std::shared_ptr<BusDevice>(h, h->access.get());
+}
+
 std::vector<DeviceCase> cases() {
   std::vector<DeviceCase> v;
   v.push_back({"Serial",
@@ -103,6 +134,22 @@ std::vector<DeviceCase> cases() {
                {},
                {},
                4});
+  v.push_back({"PciHostBridge", [] { return std::make_shared<pci::HostBridge>(); },
+               pci::kConfigSize,
+               {{pci::reg::kInterruptLine, 0x0b}},
+               {},
+               {}});
+  v.push_back({"VirtioPci", make_virtio_pci, pci::kConfigSize,
+               {{pci::reg::kCommand, pci::command::kMemorySpace}, {pci::reg::kInterruptLine, 3}},
+               {},
+               {}});
+  v.push_back({"PciConfigIo", make_config_access<pci::ConfigIo>, pci::ConfigIo::kPortCount,
+               {{0, 0x8000'0810}},
+               {},
+               {},
+               4});
+  v.push_back({"PciEcam", make_config_access<pci::Ecam>, arch::x86::layout::kPciEcamSize, {},
+               {}, {}, 4});
   return v;
 }
 

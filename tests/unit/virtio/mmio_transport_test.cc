@@ -258,6 +258,21 @@ TEST(MmioTransport, RestoreRefusesAnotherDevicesState) {
   EXPECT_FALSE(b.dev->active);
 }
 
+TEST(MmioTransport, RestoreWhoseDeviceStateIsRefusedKeepsTheDeviceRunning) {
+  Fixture a;
+  a.bring_up();
+  auto bad = a.t->save();
+  const size_t device_version_at = bad.bytes.size() - 8 - 4 - 4;  // version, length, 8 bytes
+  ASSERT_EQ(bad.bytes[device_version_at], 1);
+  bad.bytes[device_version_at] = 9;
+  Fixture b;
+  b.bring_up();
+  const auto mine = b.t->save();
+  EXPECT_FALSE(b.t->restore(bad).ok());
+  EXPECT_EQ(b.t->save(), mine) << "a refused restore changes nothing";
+  EXPECT_TRUE(b.dev->active) << "the device still runs";
+}
+
 TEST(MmioTransport, CommandLineTokenAndAml) {
   devices::Placement where{devices::BusKind::kMmio, 0xd0001000, 0x1000, 6, 0};
   EXPECT_EQ(MmioTransport::cmdline_token(where), "virtio_mmio.device=4K@0xd0001000:6");
