@@ -79,6 +79,11 @@ uint64_t get(std::span<const uint8_t> data) {
   return v;
 }
 
+// [offset, offset+size) lies inside [start, start+len), without overflow for any offset.
+bool inside(uint64_t offset, size_t size, uint64_t start, uint64_t len) {
+  return offset >= start && offset - start <= len && size <= len - (offset - start);
+}
+
 bool overlaps(uint64_t offset, size_t size, uint64_t start, uint64_t len) {
   return offset < start + len && start < offset + size;
 }
@@ -217,9 +222,9 @@ void PciTransport::write_bar(unsigned index, uint64_t offset, std::span<const ui
 void PciTransport::read_bar_locked(uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
   const size_t n = data.size();
-  if (offset + n <= L::kCommon + L::kCommonSize) {
+  if (inside(offset, n, L::kCommon, L::kCommonSize)) {
     read_common(offset - L::kCommon, data);
-  } else if (offset >= L::kIsr && offset + n <= L::kIsr + L::kIsrSize) {
+  } else if (inside(offset, n, L::kIsr, L::kIsrSize)) {
     // Reading the ISR clears it (4.1.4.5); with MSI-X on it is not used, but still works.
     if (offset == L::kIsr) data[0] = isr_.exchange(0);
   } else if (offset >= L::kDeviceConfig && offset < L::kDeviceConfig + L::kDeviceConfigMax) {
@@ -235,7 +240,7 @@ void PciTransport::read_bar_locked(uint64_t offset, std::span<uint8_t> data) {
 
 void PciTransport::write_bar_locked(uint64_t offset, std::span<const uint8_t> data) {
   const size_t n = data.size();
-  if (offset + n <= L::kCommon + L::kCommonSize) {
+  if (inside(offset, n, L::kCommon, L::kCommonSize)) {
     write_common(offset - L::kCommon, data);
   } else if (offset >= L::kDeviceConfig && offset < L::kDeviceConfig + L::kDeviceConfigMax) {
     const uint64_t at = offset - L::kDeviceConfig;
