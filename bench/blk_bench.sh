@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # virtio-blk throughput: the virtio_blk test guest's mode=bench (tests/guest/README.md)
-# under vireo and under QEMU (microvm, virtio-blk-device), and fio on the host doing the
-# same requests on the same image file. Each guest run prints `bench-start` and
+# under vireo and under QEMU, and fio on the host doing the same requests on the same
+# image file. --transport mmio (default): vireo --transport mmio and QEMU microvm with
+# virtio-blk-device; --transport pci: vireo --transport pci and QEMU q35 with a modern
+# virtio-blk-pci (the guest finds both on PCI bus 0 and moves their BAR below 4 GiB). Each guest run prints `bench-start` and
 # `bench-end` lines around its request loop (which runs in ring 3); the time between the
 # two lines as they reach this script is what counts, so boot and setup are left out.
 #
 #   bench/blk_bench.sh [--image FILE] [--size BYTES] [--direct on|off] [--runs N]
-#                      [--quick] [--only vireo,qemu,fio]
+#                      [--quick] [--only vireo,qemu,fio] [--transport mmio|pci]
 #
 #   --image    the image (default /var/tmp/vireo-blk-bench.img, made if missing or of
 #              another size; its contents do not matter)
@@ -17,9 +19,11 @@
 #   --runs     runs per case and runner, the median counts (default 3: on our nested
 #              hosts one run can be 2-3 times slower than the next)
 #   --quick    a tenth of the work per case (a smoke test of the script)
+#   --transport  mmio (default) or pci, as above. QEMU's q35 boots through SeaBIOS (some
+#              seconds here), which the bench-start/bench-end interval leaves out.
 #
 # Prints a table of MiB/s and IOPS per case and runner and the ratios vireo/host and
-# vireo/QEMU, and writes it to build/bench/blk_bench.tsv. Needs a Release build
+# vireo/QEMU, and writes it to build/bench/blk_bench.tsv (blk_bench-pci.tsv for pci). Needs a Release build
 # (build/bin/vireo, build/tests/guest/virtio_blk.elf), /dev/kvm, qemu-system-x86_64, fio
 # (scripts/install-deps.sh).
 set -euo pipefail
@@ -31,6 +35,7 @@ direct=on
 quick=0
 runs=3
 only=vireo,qemu,fio
+transport=mmio
 while [ $# -gt 0 ]; do
 	case $1 in
 	--image) image=$2; shift 2 ;;
@@ -39,10 +44,12 @@ while [ $# -gt 0 ]; do
 	--runs) runs=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
 	--only) only=$2; shift 2 ;;
-	*) echo "usage: $0 [--image FILE] [--size BYTES] [--direct on|off] [--runs N] [--quick] [--only vireo,qemu,fio]" >&2; exit 2 ;;
+	--transport) transport=$2; shift 2 ;;
+	*) echo "usage: $0 [--image FILE] [--size BYTES] [--direct on|off] [--runs N] [--quick] [--only vireo,qemu,fio] [--transport mmio|pci]" >&2; exit 2 ;;
 	esac
 done
 case $direct in on | off) ;; *) echo "--direct must be on or off" >&2; exit 2 ;; esac
+case $transport in mmio | pci) ;; *) echo "--transport must be mmio or pci" >&2; exit 2 ;; esac
 
 vireo=build/bin/vireo
 elf=build/tests/guest/virtio_blk.elf
@@ -108,20 +115,32 @@ timed_guest() {
 run_vireo() {
 	local opts=$1 disk="path=$image,serial=bench"
 	[ "$direct" = on ] && disk+=",direct=on"
-	timed_guest "$vireo" run --kernel "$elf" --memory 512M --disk "$disk" \
-		--cmdline "mode=bench ring=3 $opts"
+	timed_guest "$vireo" run --kernel "$elf" --memory 512M --transport "$transport" \
+		--disk "$disk" --cmdline "mode=bench ring=3 $opts"
 }
 
 run_qemu() {
 	local opts=$1 cache=writeback
 	[ "$direct" = on ] && cache=none
+	local drive="file=$image,format=raw,if=none,id=d0,cache=$cache,aio=threads"
+	if [ "$transport" = pci ]; then
+		# q35 (SeaBIOS places the BARs; the guest moves the virtio one). disable-legacy=on:
+		# a modern device (ID 0x1042), the only kind the guest's driver takes.
+		timed_guest qemu-system-x86_64 -M q35 \
+			-accel kvm -cpu host,-arch-capabilities -m 512 -nodefaults -no-user-config \
+			-nographic -serial stdio -no-reboot \
+			-device isa-debug-exit,iobase=0xf4,iosize=4 \
+			-drive "$drive" -device virtio-blk-pci,drive=d0,serial=bench,disable-legacy=on \
+			-kernel "$elf" -append "mode=bench ring=3 transport=pci $opts"
+		return
+	fi
 	# microvm announces its virtio-mmio devices on the kernel command line itself.
 	timed_guest qemu-system-x86_64 -M microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=off \
 		-accel kvm -cpu host,-arch-capabilities -m 512 -nodefaults -no-user-config \
 		-nographic -serial stdio -no-reboot \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 \
 		-global virtio-mmio.force-legacy=false \
-		-drive "file=$image,format=raw,if=none,id=d0,cache=$cache,aio=threads" \
+		-drive "$drive" \
 		-device virtio-blk-device,drive=d0,serial=bench \
 		-kernel "$elf" -append "mode=bench ring=3 $opts"
 }
@@ -166,7 +185,10 @@ median_of() {
 make_image
 mkdir -p build/bench
 tsv=build/bench/blk_bench.tsv
-echo "== virtio-blk bench: $image ($size), direct=$direct, guest loops in ring 3, median of $runs runs"
+[ "$transport" = mmio ] || tsv=build/bench/blk_bench-$transport.tsv
+qemu_machine="QEMU microvm, virtio-blk-device"
+[ "$transport" = mmio ] || qemu_machine="QEMU q35, virtio-blk-pci"
+echo "== virtio-blk bench: $image ($size), direct=$direct, transport $transport ($qemu_machine), guest loops in ring 3, median of $runs runs"
 echo -e "case\trunner\tseconds\tbytes\trequests\tMiB/s\tIOPS" >"$tsv"
 declare -A mibs iops
 for c in "${cases[@]}"; do

@@ -1,6 +1,7 @@
 /*
- * Drives virtio-blk disks (vireo --disk) through the virtio-mmio driver of
- * runtime/virtio_mmio.{h,c}, polling, without interrupts. Every disk on the command line
+ * Drives virtio-blk disks (vireo --disk) through the runtime's virtio drivers
+ * (runtime/virtio.h: virtio-mmio, or virtio-pci if no virtio-mmio device is announced or
+ * with `transport=pci`), polling, without interrupts. Every disk found
  * is set up (features SEG_MAX, RO, BLK_SIZE, FLUSH, DISCARD, WRITE_ZEROES; no EVENT_IDX
  * or indirect descriptors), its configuration printed and its serial read (GET_ID).
  * Options:
@@ -26,7 +27,7 @@
  * The disk layout is in virtio_blk.h. Prints PASS, or FAIL: <reason>.
  */
 #include "runtime.h"
-#include "virtio_mmio.h"
+#include "virtio.h"
 #include "virtio_blk.h"
 #include "blk_pattern.h"
 
@@ -47,25 +48,19 @@ static void run(uint64_t what, const char* where) {
   if (!f->what) guest_fail("%s: %s returned %#lx", blk_job.disk->serial, where, r);
   guest_fail("%s: %s: %s: got %#lx, want %#lx (disk byte %#lx, device status %#x)",
              blk_job.disk->serial, where, f->what, f->got, f->want, f->at,
-             virtio_mmio_status(&blk_job.disk->dev));
+             virtio_status(&blk_job.disk->dev));
 }
 
-static uint32_t config32(const struct virtio_mmio_dev* d, uint32_t offset) {
-  return virtio_mmio_read(d, VIRTIO_MMIO_CONFIG + offset);
+static uint32_t config32(const struct virtio_dev* d, uint32_t offset) {
+  return virtio_config32(d, offset);
 }
 
-static uint8_t config8(const struct virtio_mmio_dev* d, uint32_t offset) {
-  return *(volatile uint8_t*)(uintptr_t)(d->base + VIRTIO_MMIO_CONFIG + offset);
+static uint8_t config8(const struct virtio_dev* d, uint32_t offset) {
+  return virtio_config8(d, offset);
 }
 
-/* A 64-bit field read as two halves: the generation counter says whether the device
- * changed it in between (4.2.2). */
-static uint64_t config64(const struct virtio_mmio_dev* d, uint32_t offset) {
-  for (;;) {
-    uint32_t gen = virtio_mmio_read(d, VIRTIO_MMIO_CONFIG_GENERATION);
-    uint64_t v = config32(d, offset) | (uint64_t)config32(d, offset + 4) << 32;
-    if (virtio_mmio_read(d, VIRTIO_MMIO_CONFIG_GENERATION) == gen) return v;
-  }
+static uint64_t config64(const struct virtio_dev* d, uint32_t offset) {
+  return virtio_config64(d, offset);
 }
 
 static bool has(const struct blk_disk* d, unsigned bit) { return d->dev.features & (1ULL << bit); }
@@ -75,20 +70,20 @@ static void start_disk(unsigned i) {
   const uint64_t wanted = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_RO |
                           1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
                           1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
-  int r = virtio_mmio_negotiate(&d->dev, wanted);
+  int r = virtio_negotiate(&d->dev, wanted);
   GUEST_CHECK(r == 0, "disk %u: feature negotiation failed (%d), status %#x", i, r,
-              virtio_mmio_status(&d->dev));
-  int size = virtq_setup(&d->dev, 0, &d->q, &blk_rings[i], 0);
+              virtio_status(&d->dev));
+  int size = virtio_queue_setup(&d->dev, 0, &d->q, &blk_rings[i], 0);
   GUEST_CHECK(size > 0, "disk %u: queue 0 setup failed (%d)", i, size);
-  uint32_t status = virtio_mmio_driver_ok(&d->dev);
+  uint32_t status = virtio_driver_ok(&d->dev);
   GUEST_CHECK(status == (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
                          VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK),
               "disk %u: status %#x after DRIVER_OK", i, status);
   d->capacity = config64(&d->dev, 0);
   d->ro = has(d, VIRTIO_BLK_F_RO);
   d->max_write_zeroes_seg = has(d, VIRTIO_BLK_F_WRITE_ZEROES) ? config32(&d->dev, 52) : 0;
-  printf("virtio_blk: disk %u at %#lx: features %#lx, queue of %d entries, status %#x\n", i,
-         d->dev.base, d->dev.features, size, status);
+  printf("virtio_blk: disk %u at %#lx (%s): features %#lx, queue of %d entries, status %#x\n",
+         i, d->dev.base, virtio_transport_name(&d->dev), d->dev.features, size, status);
   printf("virtio_blk: disk %u: capacity %lu sectors (%lu KiB), seg_max %u, blk_size %u, ro %d\n",
          i, d->capacity, d->capacity / 2,
          has(d, VIRTIO_BLK_F_SEG_MAX) ? config32(&d->dev, 12) : 0,
@@ -200,23 +195,24 @@ static void mode_bench(void) {
          blk_job.requests * blk_job.bs, blk_job.kicks, cycles);
 }
 
-/* The virtio-blk devices among those on the command line, in their order. */
+/* The virtio-blk devices among those found, in their order. */
 static void find_disks(void) {
-  struct virtio_mmio_dev all[16];
-  int n = virtio_mmio_find_all(all, 16);
+  struct virtio_dev all[16];
+  int n = virtio_find_all(all, 16);
   for (int i = 0; i < n && i < 16; i++) {
     if (all[i].device_id != VIRTIO_ID_BLOCK) continue;
     GUEST_CHECK(disk_count < BLK_MAX_DISKS, "more than %d disks", BLK_MAX_DISKS);
     blk_disks[disk_count++].dev = all[i];
   }
-  GUEST_CHECK(disk_count > 0, "no virtio-blk on the command line (vireo run --disk)");
+  GUEST_CHECK(disk_count > 0,
+              "no virtio-blk on the command line or on PCI bus 0 (vireo run --disk)");
   const uint64_t want = cmdline_u64("disks", 0);
   GUEST_CHECK(want == 0 || want == disk_count, "%u disks, want %lu", disk_count, want);
 }
 
 int guest_main(const struct hvm_start_info* si) {
   (void)si;
-  printf("virtio_blk: guest (virtio-mmio driver, polling)\n");
+  printf("virtio_blk: guest (virtio-mmio and virtio-pci drivers, polling)\n");
   in_ring3 = cmdline_u64("ring", 0) == 3;
   /* About 10 s at 1 GHz: a request takes micro- to milliseconds. */
   blk_job.timeout = cmdline_u64("timeout_cycles", 10000000000ULL);
@@ -226,7 +222,7 @@ int guest_main(const struct hvm_start_info* si) {
     user_init();
     paging_set_user((uint64_t)(uintptr_t)__user_start,
                     (uint64_t)(uintptr_t)(__user_end - __user_start));
-    for (unsigned i = 0; i < disk_count; i++) /* QueueNotify from ring 3 */
+    for (unsigned i = 0; i < disk_count; i++) /* kicks from ring 3 */
       paging_set_user(blk_disks[i].dev.base, blk_disks[i].dev.size);
   }
   for (unsigned i = 0; i < disk_count; i++) {

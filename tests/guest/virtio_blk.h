@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "virtio_mmio.h"
+#include "virtio.h"
 
 #define BLK_SECTOR 512
 #define BLK_MAX_DISKS 4
@@ -67,7 +67,7 @@ struct blk_segment {
 };
 
 struct blk_disk {
-  struct virtio_mmio_dev dev;
+  struct virtio_dev dev;
   struct virtq q;
   uint64_t capacity; /* sectors */
   uint8_t seed;      /* of the image's pattern, from the serial */

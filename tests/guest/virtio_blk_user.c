@@ -1,9 +1,9 @@
 /* The requests of virtio_blk.elf and their checks, linked into the .user page: they run
  * in ring 3 (natively where ring 0 is emulated) with ring=3, or are called from ring 0.
  * They must not call the runtime (supervisor pages): only the inline queue operations of
- * virtio_mmio.h. The disk layout is in virtio_blk.h, the bytes in common/blk_pattern.h. */
+ * virtqueue.h. The disk layout is in virtio_blk.h, the bytes in common/blk_pattern.h. */
 #include "runtime.h"
-#include "virtio_mmio.h"
+#include "virtqueue.h"
 #include "virtio_blk.h"
 #include "blk_pattern.h"
 

@@ -1,6 +1,7 @@
 /*
- * Drives a virtio-rng device (vireo --rng) through the virtio-mmio driver of
- * runtime/virtio_mmio.{h,c}, polling, without interrupts. Options:
+ * Drives a virtio-rng device (vireo --rng) through the runtime's virtio drivers
+ * (runtime/virtio.h: virtio-mmio, or virtio-pci if no virtio-mmio device is announced or
+ * with `transport=pci`), polling, without interrupts. Options:
  *   mode=read      ten requests one at a time: 1 byte to 100000 (used length capped at
  *                  64 KiB), a chain with a readable header and three writable parts, a
  *                  64 KiB request split over two buffers. Checks used lengths, that the
@@ -18,20 +19,20 @@
  * Prints what it checked and PASS, or FAIL: <reason>.
  */
 #include "runtime.h"
-#include "virtio_mmio.h"
+#include "virtio.h"
 #include "virtio_rng.h"
 
 #define OUTSIDE_RAM (1ULL << 40) /* 1 TiB: no test VM has RAM there */
 
-static struct virtio_mmio_dev dev;
+static struct virtio_dev dev;
 static bool in_ring3;
 
 static void start_device(void) {
-  int r = virtio_mmio_negotiate(&dev, 0);
-  GUEST_CHECK(r == 0, "feature negotiation failed (%d), status %#x", r, virtio_mmio_status(&dev));
-  int size = virtq_setup(&dev, 0, &rng_job.q, &rng_rings, 0);
+  int r = virtio_negotiate(&dev, 0);
+  GUEST_CHECK(r == 0, "feature negotiation failed (%d), status %#x", r, virtio_status(&dev));
+  int size = virtio_queue_setup(&dev, 0, &rng_job.q, &rng_rings, 0);
   GUEST_CHECK(size > 0, "queue 0 setup failed (%d)", size);
-  uint32_t status = virtio_mmio_driver_ok(&dev);
+  uint32_t status = virtio_driver_ok(&dev);
   GUEST_CHECK(status == (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
                          VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK),
               "status %#x after DRIVER_OK", status);
@@ -53,7 +54,7 @@ static void run_loop(uint64_t which) {
   if (r != 0) {
     if (!f->what) guest_fail("device loop returned %#lx", r);
     guest_fail("request %u: %s: got %lu, want %lu (status %#x)", f->request, f->what, f->got,
-               f->want, virtio_mmio_status(&dev));
+               f->want, virtio_status(&dev));
   }
   printf("virtio_rng: %lu random bytes checked in ring %d, %lu cycles\n", rng_job.bytes,
          in_ring3 ? 3 : 0, cycles);
@@ -105,7 +106,7 @@ static void submit_hostile(bool loop) {
 static void wait_needs_reset(void) {
   uint64_t start = rdtsc();
   uint32_t status;
-  while (!((status = virtio_mmio_status(&dev)) & VIRTIO_STATUS_NEEDS_RESET)) {
+  while (!((status = virtio_status(&dev)) & VIRTIO_STATUS_NEEDS_RESET)) {
     GUEST_CHECK(rdtsc() - start < rng_job.timeout, "no DEVICE_NEEDS_RESET (status %#x)", status);
     cpu_relax();
   }
@@ -121,8 +122,8 @@ static void mode_oob(void) {
               "bad= must be addr or loop");
   submit_hostile(loop);
   wait_needs_reset();
-  virtio_mmio_reset(&dev);
-  uint32_t status = virtio_mmio_status(&dev);
+  virtio_reset(&dev);
+  uint32_t status = virtio_status(&dev);
   GUEST_CHECK(status == 0, "status %#x after the reset", status);
   printf("virtio_rng: reset, status 0\n");
   start_device();
@@ -132,20 +133,19 @@ static void mode_oob(void) {
 
 int guest_main(const struct hvm_start_info* si) {
   (void)si;
-  printf("virtio_rng: guest (virtio-mmio driver, polling)\n");
+  printf("virtio_rng: guest (virtio-mmio and virtio-pci drivers, polling)\n");
   in_ring3 = cmdline_u64("ring", 0) == 3;
   /* About 10 s at 1 GHz: the device answers in microseconds. */
   rng_job.timeout = cmdline_u64("timeout_cycles", 10000000000ULL);
   rng_job.cap = (uint32_t)cmdline_u64("cap", 65536);
-  GUEST_CHECK(virtio_mmio_find(VIRTIO_ID_ENTROPY, &dev),
-              "no virtio-rng on the command line (vireo run --rng)");
-  printf("virtio_rng: device at %#lx size %#lx gsi %u vendor %#x\n", dev.base, dev.size, dev.gsi,
-         dev.vendor_id);
+  GUEST_CHECK(virtio_find(VIRTIO_ID_ENTROPY, &dev),
+              "no virtio-rng on the command line or on PCI bus 0 (vireo run --rng)");
+  virtio_describe(&dev, "virtio_rng: device");
   if (in_ring3) {
     user_init();
     paging_set_user((uint64_t)(uintptr_t)__user_start,
                     (uint64_t)(uintptr_t)(__user_end - __user_start));
-    paging_set_user(dev.base, dev.size); /* QueueNotify from ring 3 */
+    paging_set_user(dev.base, dev.size); /* kicks from ring 3 */
   }
   start_device();
   if (cmdline_is("mode", "read")) mode_read();

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "virtio_mmio.h"
+#include "virtio.h"
 
 #define RNG_CANARY 0xa5     /* what the buffers hold before the device fills them */
 #define RNG_GUARD 64        /* canary bytes after each buffer that must stay untouched */

@@ -1,9 +1,9 @@
 /* The device loops of virtio_rng.elf and their checks, linked into the .user page: they
  * run in ring 3 (natively where ring 0 is emulated) with ring=3, or are called from ring
  * 0. They must not call the runtime (supervisor pages): only the inline queue operations
- * of virtio_mmio.h. */
+ * of virtqueue.h. */
 #include "runtime.h"
-#include "virtio_mmio.h"
+#include "virtqueue.h"
 #include "virtio_rng.h"
 
 struct rng_job rng_job;

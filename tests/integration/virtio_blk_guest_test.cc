@@ -1,5 +1,6 @@
 // Drives vireo's virtio-blk (--disk) from the virtio_blk test guest (tests/guest/), whose
-// own virtio-mmio driver reads and writes sectors, splits chains, flushes, discards,
+// own drivers (virtio-mmio or virtio-pci: every test runs on both of vireo's transports)
+// read and write sectors, splits chains, flushes, discards,
 // writes zeroes and sends requests that must fail alone. The test makes the images (the
 // pattern of tests/guest/common/blk_pattern.h), and afterwards checks every byte of them
 // on the host: written sectors hold the guest's data, discarded and zeroed ones zeroes,
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <regex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "guest/common/blk_pattern.h"
@@ -94,9 +96,10 @@ std::string disk_arg(const Image& img, const std::string& serial, const std::str
   return "path=" + img.path() + ",serial=" + serial + extra;
 }
 
-ProcessResult boot_blk(const std::string& cmdline, const std::vector<std::string>& disks) {
-  std::vector<std::string> args = {vireo_bin(), "run", "--kernel", guest("virtio_blk"),
-                                   "--cmdline", cmdline};
+ProcessResult boot_blk(const std::string& transport, const std::string& cmdline,
+                       const std::vector<std::string>& disks) {
+  std::vector<std::string> args = {vireo_bin(), "run",       "--kernel", guest("virtio_blk"),
+                                   "--cmdline",  cmdline,     "--transport", transport};
   for (const auto& d : disks) {
     args.push_back("--disk");
     args.push_back(d);
@@ -119,16 +122,18 @@ void expect_checked(const std::string& out, const std::string& serial, bool ro) 
   EXPECT_NE(out.find(summary), std::string::npos) << out;
 }
 
-class VirtioBlkGuestRing : public ::testing::TestWithParam<int> {
+// Parameters: the transport, the ring the requests run in.
+class VirtioBlkGuestRing : public ::testing::TestWithParam<std::tuple<const char*, int>> {
  protected:
-  std::string ring() const { return " ring=" + std::to_string(GetParam()); }
+  std::string transport() const { return std::get<0>(GetParam()); }
+  std::string ring() const { return " ring=" + std::to_string(std::get<1>(GetParam())); }
 };
 
 TEST_P(VirtioBlkGuestRing, ChecksAWritableDisk) {
   VIREO_REQUIRE_KVM();
   Image img("blk-main");
   ASSERT_FALSE(img.path().empty());
-  auto r = boot_blk("mode=check" + ring(), {disk_arg(img, "blk-main")});
+  auto r = boot_blk(transport(), "mode=check" + ring(), {disk_arg(img, "blk-main")});
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
   EXPECT_NE(r.out.find("virtio_blk: disk 0: capacity 16384 sectors (8192 KiB), seg_max 254, "
                        "blk_size 512, ro 0"),
@@ -136,7 +141,8 @@ TEST_P(VirtioBlkGuestRing, ChecksAWritableDisk) {
       << r.out;
   EXPECT_NE(r.out.find("virtio_blk: disk 0: serial 'blk-main'"), std::string::npos) << r.out;
   // SEG_MAX, BLK_SIZE, FLUSH, DISCARD, WRITE_ZEROES and VERSION_1: no RO.
-  EXPECT_NE(r.out.find("features 0x100006244, queue of 256 entries, status 0xf"),
+  EXPECT_NE(r.out.find("(virtio-" + transport() + "): features 0x100006244, queue of 256 entries, "
+                       "status 0xf"),
             std::string::npos)
       << r.out;
   expect_checked(r.out, "blk-main", false);
@@ -144,14 +150,26 @@ TEST_P(VirtioBlkGuestRing, ChecksAWritableDisk) {
   expect_image(img, true, false);
 }
 
-INSTANTIATE_TEST_SUITE_P(Ring, VirtioBlkGuestRing, ::testing::Values(0, 3),
-                         [](const auto& info) { return "Ring" + std::to_string(info.param); });
+INSTANTIATE_TEST_SUITE_P(Ring, VirtioBlkGuestRing,
+                         ::testing::Combine(::testing::Values("mmio", "pci"),
+                                            ::testing::Values(0, 3)),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param)) + "Ring" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
 
-TEST(VirtioBlkGuest, ReadOnlyDiskRefusesWritesAndStaysUnchanged) {
+// The other cases, on each transport.
+class VirtioBlkGuest : public ::testing::TestWithParam<const char*> {
+ protected:
+  std::string transport() const { return GetParam(); }
+};
+
+TEST_P(VirtioBlkGuest, ReadOnlyDiskRefusesWritesAndStaysUnchanged) {
   VIREO_REQUIRE_KVM();
   Image img("blk-ro");
   ASSERT_FALSE(img.path().empty());
-  auto r = boot_blk("mode=check ring=3 ro=1", {disk_arg(img, "blk-ro", ",readonly=on")});
+  auto r = boot_blk(transport(), "mode=check ring=3 ro=1",
+                    {disk_arg(img, "blk-ro", ",readonly=on")});
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
   // RO offered and taken; no DISCARD or WRITE_ZEROES.
   EXPECT_NE(r.out.find("features 0x100000264,"), std::string::npos) << r.out;
@@ -162,11 +180,11 @@ TEST(VirtioBlkGuest, ReadOnlyDiskRefusesWritesAndStaysUnchanged) {
 
 // The guest must notice a writable disk where it was told to expect a read-only one (and
 // the other way round): the RO feature bit is checked, not assumed.
-TEST(VirtioBlkGuest, ReadOnlyMismatchFails) {
+TEST_P(VirtioBlkGuest, ReadOnlyMismatchFails) {
   VIREO_REQUIRE_KVM();
   Image img("blk-rw");
   ASSERT_FALSE(img.path().empty());
-  auto r = boot_blk("mode=check ring=3 ro=1", {disk_arg(img, "blk-rw")});
+  auto r = boot_blk(transport(), "mode=check ring=3 ro=1", {disk_arg(img, "blk-rw")});
   EXPECT_EQ(r.exit_status, 3) << r.out << r.err;
   EXPECT_NE(r.out.find("FAIL: blk-rw: read-only is 0, want 1"), std::string::npos) << r.out;
   expect_image(img, false, false);
@@ -174,13 +192,13 @@ TEST(VirtioBlkGuest, ReadOnlyMismatchFails) {
 
 // Two disks, found by their serials; the second read-only. Each holds its own pattern, so
 // a request served from the other disk would be caught.
-TEST(VirtioBlkGuest, TwoDisksOneReadOnly) {
+TEST_P(VirtioBlkGuest, TwoDisksOneReadOnly) {
   VIREO_REQUIRE_KVM();
   Image a("alpha"), b("beta-2");
   ASSERT_FALSE(a.path().empty());
   ASSERT_FALSE(b.path().empty());
   ASSERT_NE(a.seed(), b.seed());
-  auto r = boot_blk("mode=check ring=3 disks=2 ro=beta-2",
+  auto r = boot_blk(transport(), "mode=check ring=3 disks=2 ro=beta-2",
                     {disk_arg(a, "alpha"), disk_arg(b, "beta-2", ",readonly=on")});
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
   EXPECT_NE(r.out.find("virtio_blk: disk 0: serial 'alpha'"), std::string::npos) << r.out;
@@ -193,11 +211,12 @@ TEST(VirtioBlkGuest, TwoDisksOneReadOnly) {
 
 // O_DIRECT: the guest's buffers are not 4 KiB aligned for most requests, so vireo takes
 // its cached path for them and the direct one for the others; the result is the same.
-TEST(VirtioBlkGuest, DirectIo) {
+TEST_P(VirtioBlkGuest, DirectIo) {
   VIREO_REQUIRE_KVM();
   Image img("blk-direct");
   ASSERT_FALSE(img.path().empty());
-  auto r = boot_blk("mode=check ring=3", {disk_arg(img, "blk-direct", ",direct=on")});
+  auto r = boot_blk(transport(), "mode=check ring=3",
+                    {disk_arg(img, "blk-direct", ",direct=on")});
   if (r.err.find("does not support it") != std::string::npos)
     GTEST_SKIP() << "no O_DIRECT on /tmp here: " << r.err;
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
@@ -205,11 +224,11 @@ TEST(VirtioBlkGuest, DirectIo) {
   expect_image(img, true, false);
 }
 
-TEST(VirtioBlkGuest, WholeQueueInFlight) {
+TEST_P(VirtioBlkGuest, WholeQueueInFlight) {
   VIREO_REQUIRE_KVM();
   Image img("blk-inflight");
   ASSERT_FALSE(img.path().empty());
-  auto r = boot_blk("mode=inflight ring=3", {disk_arg(img, "blk-inflight")});
+  auto r = boot_blk(transport(), "mode=inflight ring=3", {disk_arg(img, "blk-inflight")});
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
   EXPECT_NE(r.out.find("inflight ok: 3 rounds of 128 requests, one kick each"), std::string::npos)
       << r.out;
@@ -220,7 +239,7 @@ TEST(VirtioBlkGuest, WholeQueueInFlight) {
 }
 
 // The bench loops, short: they run and count their requests (bench/blk_bench.sh times them).
-TEST(VirtioBlkGuest, BenchModesRun) {
+TEST_P(VirtioBlkGuest, BenchModesRun) {
   VIREO_REQUIRE_KVM();
   Image img("blk-bench");
   ASSERT_FALSE(img.path().empty());
@@ -233,18 +252,54 @@ TEST(VirtioBlkGuest, BenchModesRun) {
       {"op=randread bs=4096 qd=32 total=4194304", "bench-end requests=1024 bytes=4194304 "},
   };
   for (const auto& run : runs) {
-    auto r = boot_blk("mode=bench ring=3 " + run.args, {disk_arg(img, "blk-bench")});
+    auto r =
+        boot_blk(transport(), "mode=bench ring=3 " + run.args, {disk_arg(img, "blk-bench")});
     EXPECT_EQ(r.exit_status, kGuestPass) << run.args << "\n" << r.out << r.err;
     EXPECT_NE(r.out.find("virtio_blk: bench-start"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(run.end), std::string::npos) << r.out;
   }
 }
 
-TEST(VirtioBlkGuest, NoDiskWithoutDiskOption) {
+TEST_P(VirtioBlkGuest, NoDiskWithoutDiskOption) {
   VIREO_REQUIRE_KVM();
-  auto r = boot_blk("mode=check", {});
+  auto r = boot_blk(transport(), "mode=check", {});
   EXPECT_EQ(r.exit_status, 3) << r.out << r.err;
-  EXPECT_NE(r.out.find("FAIL: no virtio-blk on the command line"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL: no virtio-blk on the command line or on PCI bus 0"),
+            std::string::npos)
+      << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Transport, VirtioBlkGuest, ::testing::Values("mmio", "pci"),
+                         [](const auto& info) { return std::string(info.param); });
+
+// virtio-pci with two disks: the guest moves both BARs (from above 4 GiB) to distinct
+// places in the 32-bit window, and each disk answers at its own.
+TEST(VirtioBlkGuestPci, GuestMovesBothBars) {
+  VIREO_REQUIRE_KVM();
+  Image a("pci-a"), b("pci-b");
+  ASSERT_FALSE(a.path().empty());
+  ASSERT_FALSE(b.path().empty());
+  auto r = boot_blk("pci", "mode=check ring=3 disks=2",
+                    {disk_arg(a, "pci-a"), disk_arg(b, "pci-b")});
+  EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
+  const std::regex moved("virtio: pci 00:[0-9a-f]{2}\\.0 device 0x1042 \\(type 2\\): BAR 0 "
+                         "\\(0x8000 bytes\\) moved from (0x[0-9a-f]+) to (0x[0-9a-f]+)");
+  std::vector<uint64_t> after;
+  for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), moved);
+       it != std::sregex_iterator(); ++it) {
+    EXPECT_GE(std::stoull((*it)[1].str(), nullptr, 16), 1ull << 32) << r.out;
+    after.push_back(std::stoull((*it)[2].str(), nullptr, 16));
+  }
+  ASSERT_EQ(after.size(), 2u) << r.out;
+  for (uint64_t at : after) {
+    EXPECT_GE(at, 0xc0000000ull);
+    EXPECT_LT(at, 0xd0000000ull);
+  }
+  EXPECT_NE(after[0], after[1]);
+  expect_checked(r.out, "pci-a", false);
+  expect_checked(r.out, "pci-b", false);
+  expect_image(a, true, false);
+  expect_image(b, true, false);
 }
 
 }  // namespace

@@ -1,10 +1,12 @@
 // Drives vireo's virtio-rng (--rng) from the virtio_rng test guest (tests/guest/), whose
-// own virtio-mmio driver finds the device on the command line, negotiates, sets up a split
-// virtqueue and polls it; in ring 0 and in ring 3.
+// own drivers find the device (virtio-mmio: on the command line; virtio-pci: on PCI bus 0,
+// moving its BAR into the 32-bit window), negotiate, set up a split virtqueue and poll
+// it; in ring 0 and in ring 3, on both of vireo's transports (--transport mmio|pci).
 #include <gtest/gtest.h>
 
 #include <regex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/vm_test.h"
@@ -15,9 +17,10 @@ namespace {
 constexpr int kGuestPass = 1;  // exit value 0 through the debug-exit port
 constexpr std::string_view kNeedsReset = "vireo: virtio-rng: device needs reset: ";
 
-ProcessResult boot_rng(const std::string& cmdline, bool rng = true) {
-  std::vector<std::string> args = {vireo_bin(), "run", "--kernel", guest("virtio_rng"),
-                                   "--cmdline", cmdline};
+ProcessResult boot_rng(const std::string& transport, const std::string& cmdline,
+                       bool rng = true) {
+  std::vector<std::string> args = {vireo_bin(), "run",       "--kernel", guest("virtio_rng"),
+                                   "--cmdline",  cmdline,     "--transport", transport};
   if (rng) args.push_back("--rng");
   return run_process(args, "", std::chrono::seconds(60));
 }
@@ -49,14 +52,17 @@ void expect_read_requests(const std::string& out) {
   EXPECT_NE(out.find("virtio_rng: read ok"), std::string::npos) << out;
 }
 
-class VirtioGuestRing : public ::testing::TestWithParam<int> {
+// Parameters: the transport, the ring the queue loops run in.
+class VirtioGuestRing : public ::testing::TestWithParam<std::tuple<const char*, int>> {
  protected:
-  std::string ring() const { return " ring=" + std::to_string(GetParam()); }
+  std::string transport() const { return std::get<0>(GetParam()); }
+  int ring_number() const { return std::get<1>(GetParam()); }
+  std::string ring() const { return " ring=" + std::to_string(ring_number()); }
 };
 
 TEST_P(VirtioGuestRing, ReadsRandomBytes) {
   VIREO_REQUIRE_KVM();
-  auto r = boot_rng("mode=read" + ring());
+  auto r = boot_rng(transport(), "mode=read" + ring());
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
   EXPECT_NE(r.out.find("virtio_rng: device at 0x"), std::string::npos) << r.out;
   // VERSION_1 only: the guest asks for nothing else.
@@ -64,7 +70,8 @@ TEST_P(VirtioGuestRing, ReadsRandomBytes) {
             std::string::npos)
       << r.out;
   expect_read_requests(r.out);
-  EXPECT_NE(r.out.find("checked in ring " + std::to_string(GetParam())), std::string::npos)
+  EXPECT_NE(r.out.find("virtio-" + transport() + " "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("checked in ring " + std::to_string(ring_number())), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("PASS"), std::string::npos) << r.out;
   EXPECT_EQ(r.err, "");
@@ -72,7 +79,7 @@ TEST_P(VirtioGuestRing, ReadsRandomBytes) {
 
 TEST_P(VirtioGuestRing, WholeQueueInFlight) {
   VIREO_REQUIRE_KVM();
-  auto r = boot_rng("mode=inflight rounds=3" + ring());
+  auto r = boot_rng(transport(), "mode=inflight rounds=3" + ring());
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
   EXPECT_NE(r.out.find("virtio_rng: inflight ok: 3 rounds of 256 chains, one kick each"),
             std::string::npos)
@@ -82,19 +89,26 @@ TEST_P(VirtioGuestRing, WholeQueueInFlight) {
   EXPECT_EQ(r.err, "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Ring, VirtioGuestRing, ::testing::Values(0, 3),
-                         [](const auto& info) { return "Ring" + std::to_string(info.param); });
+INSTANTIATE_TEST_SUITE_P(Ring, VirtioGuestRing,
+                         ::testing::Combine(::testing::Values("mmio", "pci"),
+                                            ::testing::Values(0, 3)),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param)) + "Ring" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
 
 // A hostile driver: the device flags DEVICE_NEEDS_RESET once, uses nothing, and works
 // again after the driver resets it and sets it up anew.
-class VirtioGuestHostile : public ::testing::TestWithParam<const char*> {};
+// Parameters: the transport, bad=.
+class VirtioGuestHostile : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {};
 
 TEST_P(VirtioGuestHostile, NeedsResetThenRecovers) {
   VIREO_REQUIRE_KVM();
-  auto r = boot_rng(std::string("mode=oob bad=") + GetParam());
+  const std::string bad = std::get<1>(GetParam());
+  auto r = boot_rng(std::get<0>(GetParam()), "mode=oob bad=" + bad);
   EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
   EXPECT_EQ(count(r.err, kNeedsReset), 1u) << r.err;
-  const std::string why = GetParam() == std::string("loop") ? "(a loop?)" : "is not in guest RAM";
+  const std::string why = bad == "loop" ? "(a loop?)" : "is not in guest RAM";
   EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("device needs reset \\(status (0x[0-9a-f]+)\\)")))
@@ -106,15 +120,70 @@ TEST_P(VirtioGuestHostile, NeedsResetThenRecovers) {
   EXPECT_NE(r.out.find("PASS"), std::string::npos) << r.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Bad, VirtioGuestHostile, ::testing::Values("addr", "loop"),
+INSTANTIATE_TEST_SUITE_P(Bad, VirtioGuestHostile,
+                         ::testing::Combine(::testing::Values("mmio", "pci"),
+                                            ::testing::Values("addr", "loop")),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param)) + "_" +
+                                  std::get<1>(info.param);
+                         });
+
+class VirtioGuest : public ::testing::TestWithParam<const char*> {};
+
+// Without --rng there is no device, on the command line or on PCI bus 0, and the guest
+// says so.
+TEST_P(VirtioGuest, NoDeviceWithoutRng) {
+  VIREO_REQUIRE_KVM();
+  auto r = boot_rng(GetParam(), "mode=read", false);
+  EXPECT_EQ(r.exit_status, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("FAIL: no virtio-rng on the command line or on PCI bus 0"),
+            std::string::npos)
+      << r.out;
+}
+
+// `transport=` on the guest command line: the other transport finds nothing.
+TEST_P(VirtioGuest, GuestLooksOnlyWhereTold) {
+  VIREO_REQUIRE_KVM();
+  const std::string other = GetParam() == std::string("pci") ? "mmio" : "pci";
+  auto r = boot_rng(GetParam(), "mode=read ring=3 transport=" + other);
+  EXPECT_EQ(r.exit_status, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("FAIL: no virtio-rng"), std::string::npos) << r.out;
+  r = boot_rng(GetParam(), "mode=read ring=3 transport=" + std::string(GetParam()));
+  EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Transport, VirtioGuest, ::testing::Values("mmio", "pci"),
                          [](const auto& info) { return std::string(info.param); });
 
-// Without --rng there is no device on the command line, and the guest says so.
-TEST(VirtioGuest, NoDeviceWithoutRng) {
+// virtio-pci: vireo puts BAR 0 above 4 GiB, beyond the guest's identity map; the guest
+// moves it into the 32-bit window (decoding off, new address, decoding and bus mastering
+// on), as an OS re-assigning resources does. vireo must route the BAR and the queue's
+// notification address (its ioeventfd) from the new place: the requests complete.
+TEST(VirtioGuestPci, GuestMovesBarZeroAndKicksStillWork) {
   VIREO_REQUIRE_KVM();
-  auto r = boot_rng("mode=read", false);
-  EXPECT_EQ(r.exit_status, 3) << r.out << r.err;
-  EXPECT_NE(r.out.find("FAIL: no virtio-rng on the command line"), std::string::npos) << r.out;
+  auto r = boot_rng("pci", "mode=inflight rounds=2 ring=3");
+  EXPECT_EQ(r.exit_status, kGuestPass) << r.out << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      r.out, m,
+      std::regex("virtio: pci 00:([0-9a-f]{2})\\.0 device 0x1044 \\(type 4\\): BAR 0 "
+                 "\\(0x8000 bytes\\) moved from (0x[0-9a-f]+) to (0x[0-9a-f]+)")))
+      << r.out;
+  const uint64_t before = std::stoull(m[2].str(), nullptr, 16);
+  const uint64_t after = std::stoull(m[3].str(), nullptr, 16);
+  EXPECT_GE(before, 1ull << 32) << r.out;  // where vireo placed it: the 64-bit window
+  EXPECT_GE(after, 0xc0000000ull) << r.out;
+  EXPECT_LT(after, 0xd0000000ull) << r.out;
+  EXPECT_EQ(after % 0x8000, 0u) << r.out;
+  EXPECT_NE(r.out.find("virtio_rng: device at " + m[3].str() + " size 0x8000, virtio-pci"),
+            std::string::npos)
+      << r.out;
+  // Every chain came back after one kick per round, at the moved notification address.
+  EXPECT_NE(r.out.find("virtio_rng: inflight ok: 2 rounds of 256 chains, one kick each"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("PASS"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
 }
 
 }  // namespace

@@ -160,7 +160,7 @@ static void write_address(const struct virtio_mmio_dev* d, uint32_t low_reg, con
   virtio_mmio_write(d, low_reg + 4, (uint32_t)(a >> 32));
 }
 
-int virtq_setup(struct virtio_mmio_dev* d, uint16_t index, struct virtq* q,
+int virtio_mmio_queue_setup(struct virtio_mmio_dev* d, uint16_t index, struct virtq* q,
                 struct virtq_rings* rings, uint16_t size) {
   virtio_mmio_write(d, VIRTIO_MMIO_QUEUE_SEL, index);
   const uint32_t max = virtio_mmio_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
@@ -168,14 +168,7 @@ int virtq_setup(struct virtio_mmio_dev* d, uint16_t index, struct virtq* q,
   if (size == 0) size = (uint16_t)(max < VIRTQ_MAX ? max : VIRTQ_MAX);
   if ((size & (size - 1)) != 0 || size > max || size > VIRTQ_MAX) return -2;
 
-  memset(rings, 0, sizeof *rings);
-  memset(q, 0, sizeof *q);
-  q->rings = rings;
-  q->notify = d->base + VIRTIO_MMIO_QUEUE_NOTIFY;
-  q->index = index;
-  q->size = size;
-  q->num_free = size;
-  for (uint16_t i = 0; i + 1 < size; i++) rings->desc[i].next = (uint16_t)(i + 1);
+  virtq_init(q, rings, index, size, d->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4);
 
   virtio_mmio_write(d, VIRTIO_MMIO_QUEUE_NUM, size);
   write_address(d, VIRTIO_MMIO_QUEUE_DESC_LOW, rings->desc);
