@@ -43,10 +43,7 @@ void MmioTransport::read(uint64_t offset, std::span<uint8_t> data) {
   std::memset(data.data(), 0, data.size());
   std::lock_guard lock(mu_);
   if (offset >= mmio::kConfig) {
-    const uint64_t at = offset - mmio::kConfig;
-    const auto& dev = core_.device();
-    if (at < dev.config_size() && data.size() <= dev.config_size() - at)
-      dev.read_config(at, data);
+    core_.read_device_config(offset - mmio::kConfig, data);
     return;
   }
   // Registers are 32 bits wide and read as a whole (4.2.2.2): other accesses read 0.
@@ -77,10 +74,7 @@ uint32_t MmioTransport::read_register(uint64_t offset) const {
 void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   if (offset >= mmio::kConfig) {
-    const uint64_t at = offset - mmio::kConfig;
-    auto& dev = core_.device();
-    if (at < dev.config_size() && data.size() <= dev.config_size() - at)
-      dev.write_config(at, data);
+    core_.write_device_config(offset - mmio::kConfig, data);
     return;
   }
   if (data.size() != 4 || offset % 4 != 0) return;

@@ -141,6 +141,10 @@ void Net::broken(std::string why) {
   act_.interrupts->needs_reset(std::move(why));
 }
 
+void Net::watch_tap(bool on) {
+  if (tap_watched_ != on && thread_ && thread_->set_watching(tap_.fd(), on).ok()) tap_watched_ = on;
+}
+
 void Net::notify(uint16_t queue) {
   if (!used_[queue] || broken_) return;
   used_[queue] = false;
@@ -228,7 +232,7 @@ void Net::process_rx() {
         // Over the limit: the frame waits, and the tap is not read until the timer says
         // tokens are back (frames queue in the tap, and beyond its queue the host drops).
         stats_.throttled.fetch_add(1, std::memory_order_relaxed);
-        if (tap_watched_ && thread_ && thread_->set_watching(tap_.fd(), false).ok()) tap_watched_ = false;
+        watch_tap(false);
         notify(kRxQueue);
         return;
       }
@@ -241,12 +245,12 @@ void Net::process_rx() {
     }
     if (!*delivered) {
       // No room: stop watching the tap until the driver posts buffers (its kick).
-      if (tap_watched_ && thread_ && thread_->set_watching(tap_.fd(), false).ok()) tap_watched_ = false;
+      watch_tap(false);
       notify(kRxQueue);
       return;
     }
   }
-  if (!tap_watched_ && thread_ && thread_->set_watching(tap_.fd(), true).ok()) tap_watched_ = true;
+  watch_tap(true);
   notify(kRxQueue);
 }
 

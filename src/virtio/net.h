@@ -93,6 +93,8 @@ class Net : public VirtioDevice {
   // have room for it yet (the chains taken are put back).
   Result<bool> deliver_frame();
   void broken(std::string why);
+  // Starts or stops reading the tap (no buffers, or throttled).
+  void watch_tap(bool on);
   void notify(uint16_t queue);
   bool negotiated(unsigned bit) const { return act_.features & feature::bit(bit); }
 

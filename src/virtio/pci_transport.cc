@@ -154,11 +154,8 @@ void PciTransport::read(uint64_t offset, std::span<uint8_t> data) {
   const auto at = static_cast<uint32_t>(offset);
   // A read of pci_cfg_data reads the BAR window the capability names.
   if (overlaps(at, data.size(), pci_cfg_cap_ + 16, 4)) {
-    const uint8_t bar = config_.u8(pci_cfg_cap_ + 4);
-    const uint32_t off = config_.u32(pci_cfg_cap_ + 8), len = config_.u32(pci_cfg_cap_ + 12);
     uint8_t window[4] = {0, 0, 0, 0};
-    if (bar == kBar && (len == 1 || len == 2 || len == 4) && off % len == 0 && off < L::kBarSize)
-      read_bar_locked(off, std::span(window, len));
+    if (auto w = pci_cfg_window()) read_bar_locked(w->offset, std::span(window, w->len));
     for (int i = 0; i < 4; ++i) config_.set_u8(pci_cfg_cap_ + 16 + i, window[i]);
   }
   config_.read(at, data);
@@ -171,13 +168,18 @@ void PciTransport::write(uint64_t offset, std::span<const uint8_t> data) {
   config_.write(at, data);
   if (overlaps(at, data.size(), msix_cap_ + 2, 2)) msix_.write_control(config_.u16(msix_cap_ + 2));
   if (overlaps(at, data.size(), pci_cfg_cap_ + 16, 4)) {
-    const uint8_t bar = config_.u8(pci_cfg_cap_ + 4);
-    const uint32_t off = config_.u32(pci_cfg_cap_ + 8), len = config_.u32(pci_cfg_cap_ + 12);
     uint8_t window[4];
     for (int i = 0; i < 4; ++i) window[i] = config_.u8(pci_cfg_cap_ + 16 + i);
-    if (bar == kBar && (len == 1 || len == 2 || len == 4) && off % len == 0 && off < L::kBarSize)
-      write_bar_locked(off, std::span<const uint8_t>(window, len));
+    if (auto w = pci_cfg_window()) write_bar_locked(w->offset, std::span<const uint8_t>(window, w->len));
   }
+}
+
+std::optional<PciTransport::PciCfgWindow> PciTransport::pci_cfg_window() const {
+  const uint8_t bar = config_.u8(pci_cfg_cap_ + 4);
+  const uint32_t off = config_.u32(pci_cfg_cap_ + 8), len = config_.u32(pci_cfg_cap_ + 12);
+  if (bar != kBar || (len != 1 && len != 2 && len != 4) || off % len != 0 || off >= L::kBarSize)
+    return std::nullopt;
+  return PciCfgWindow{off, len};
 }
 
 std::optional<pci::Bar> PciTransport::bar(unsigned index) const {
@@ -228,9 +230,7 @@ void PciTransport::read_bar_locked(uint64_t offset, std::span<uint8_t> data) {
     // Reading the ISR clears it (4.1.4.5); with MSI-X on it is not used, but still works.
     if (offset == L::kIsr) data[0] = isr_.exchange(0);
   } else if (offset >= L::kDeviceConfig && offset < L::kDeviceConfig + L::kDeviceConfigMax) {
-    const uint64_t at = offset - L::kDeviceConfig;
-    const auto& dev = core_.device();
-    if (at < dev.config_size() && n <= dev.config_size() - at) dev.read_config(at, data);
+    core_.read_device_config(offset - L::kDeviceConfig, data);
   } else if (offset >= L::kMsixTable && offset < L::kMsixPba) {
     msix_.read_table(offset - L::kMsixTable, data);
   } else if (offset >= L::kMsixPba && offset < L::kBarSize) {
@@ -243,9 +243,7 @@ void PciTransport::write_bar_locked(uint64_t offset, std::span<const uint8_t> da
   if (inside(offset, n, L::kCommon, L::kCommonSize)) {
     write_common(offset - L::kCommon, data);
   } else if (offset >= L::kDeviceConfig && offset < L::kDeviceConfig + L::kDeviceConfigMax) {
-    const uint64_t at = offset - L::kDeviceConfig;
-    auto& dev = core_.device();
-    if (at < dev.config_size() && n <= dev.config_size() - at) dev.write_config(at, data);
+    core_.write_device_config(offset - L::kDeviceConfig, data);
   } else if (offset >= L::kNotify && offset < L::kMsixTable) {
     // A notification that exited to the VMM (no ioeventfd for this queue, or none yet).
     const uint64_t q = (offset - L::kNotify) / L::kNotifyMultiplier;

@@ -111,6 +111,12 @@ class PciTransport : public pci::PciDevice, private Interrupts {
 
  private:
   Result<void> build_capabilities();
+  // The BAR access VIRTIO_PCI_CAP_PCI_CFG names now (its bar, offset and length fields),
+  // or nothing when the driver set an access the window does not do.
+  struct PciCfgWindow {
+    uint32_t offset, len;
+  };
+  std::optional<PciCfgWindow> pci_cfg_window() const;
   void read_bar_locked(uint64_t offset, std::span<uint8_t> data);
   void write_bar_locked(uint64_t offset, std::span<const uint8_t> data);
   void read_common(uint64_t offset, std::span<uint8_t> data) const;

@@ -87,6 +87,16 @@ Queue* TransportCore::queue_for_setup(uint32_t index) {
   return &queues_[index];
 }
 
+void TransportCore::read_device_config(uint64_t offset, std::span<uint8_t> data) const {
+  const uint32_t size = device_->config_size();
+  if (offset < size && data.size() <= size - offset) device_->read_config(offset, data);
+}
+
+void TransportCore::write_device_config(uint64_t offset, std::span<const uint8_t> data) {
+  const uint32_t size = device_->config_size();
+  if (offset < size && data.size() <= size - offset) device_->write_config(offset, data);
+}
+
 void TransportCore::notify(uint32_t q) {
   if (q >= kicks_.size()) return;
   if (device_->served_on_vcpu(static_cast<uint16_t>(q))) {

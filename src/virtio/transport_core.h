@@ -77,6 +77,11 @@ class TransportCore {
   // DRIVER_OK not yet (4.2.3.2, 4.1.4.3.2); nullptr otherwise.
   Queue* queue_for_setup(uint32_t index);
 
+  // A driver's access to the device-specific configuration space at `offset`; an access
+  // not wholly inside config_size() reads zeros (as left in `data`) or changes nothing.
+  void read_device_config(uint64_t offset, std::span<uint8_t> data) const;
+  void write_device_config(uint64_t offset, std::span<const uint8_t> data);
+
   // The driver notified queue `q` through a register write that exited to the VMM (no
   // ioeventfd): the vCPU serves it itself if the device asks for that, else the kick fd.
   void notify(uint32_t q);

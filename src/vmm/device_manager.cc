@@ -44,11 +44,16 @@ uint32_t DeviceManager::count_of_kind(std::string_view kind) const {
   }));
 }
 
-Result<void> DeviceManager::add(std::string id, std::shared_ptr<devices::BusDevice> device,
-                                devices::Placement where) {
+Result<void> DeviceManager::check_new(const std::string& id, const void* device) const {
   if (!device) return Error(fmt::format("device '{}': no device", id));
   for (const auto& e : entries_)
     if (e.id == id) return Error(fmt::format("device id '{}' is used twice", id));
+  return {};
+}
+
+Result<void> DeviceManager::add(std::string id, std::shared_ptr<devices::BusDevice> device,
+                                devices::Placement where) {
+  VIREO_TRY(check_new(id, device.get()));
   where.index = count_of_kind(device->name());
   if (where.bus != devices::BusKind::kPci) {
     devices::Bus& bus = where.bus == devices::BusKind::kPio ? pio_ : mmio_;
@@ -111,9 +116,8 @@ Result<void> DeviceManager::enable_pci(uint64_t mmio64_start) {
 Result<devices::Placement> DeviceManager::add_pci(std::string id,
                                                   std::shared_ptr<pci::PciDevice> device) {
   if (!root_) return Error(fmt::format("device '{}': the VM has no PCI bus", id));
-  if (!device) return Error(fmt::format("device '{}': no device", id));
-  for (const auto& e : entries_)
-    if (e.id == id) return Error(fmt::format("device id '{}' is used twice", id));
+  // Checked before anything is placed: add() below would find the same, too late.
+  VIREO_TRY(check_new(id, device.get()));
   // BARs first (they are released if the slot cannot be had), each aligned to its size.
   std::vector<std::pair<AddressAllocator*, uint64_t>> placed;
   auto release = [&] {

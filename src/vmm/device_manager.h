@@ -74,6 +74,8 @@ class DeviceManager {
   Result<void> add(std::string id, std::shared_ptr<devices::BusDevice> device,
                    devices::Placement where);
   uint32_t count_of_kind(std::string_view kind) const;
+  // A device to add must exist and its id be new.
+  Result<void> check_new(const std::string& id, const void* device) const;
 
   devices::Bus& pio_;
   devices::Bus& mmio_;
