@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <chrono>
+#include <optional>
 
 #include "util/file.h"
 #include "util/symbol_map.h"
@@ -61,6 +62,9 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
 
   epoll_event events[8];
   bool stopping = false;
+  // A signal that lands while the guest is resetting loses the race for the stop event;
+  // it is kept so that --on-reboot restart does not swallow the user's stop.
+  std::optional<StopEvent> signalled;
   while (!stopping) {
     auto n = epoll.wait(events, 8, -1);
     if (!n.ok()) {
@@ -74,8 +78,10 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
           break;
         case kTokSignal: {
           signalfd_siginfo si;
-          while (::read(sigfd, &si, sizeof(si)) == sizeof(si))
-            vm->request_stop({StopReason::kSignal, si.ssi_signo});
+          while (::read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+            signalled = StopEvent{StopReason::kSignal, si.ssi_signo};
+            vm->request_stop(*signalled);
+          }
           break;
         }
         case kTokConsoleWake:
@@ -98,6 +104,7 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
   }
   (void)epoll.remove(vm->stop_fd());
   StopEvent ev = vm->stop_and_join();
+  if (signalled && ev.reason == StopReason::kReset) ev = *signalled;
   console.final_flush(kFinalFlush);
   if (cfg.profile_path && vm->profiler()) {
     // The terminal gets the top 60 lines; a file gets every row (for offline symbolizing).
