@@ -2,9 +2,11 @@
 # Process memory beside guest RAM with every device in use: our minimal Linux boots with a
 # disk, a NIC on a tap, vsock and an entropy device, uses each of them (the drivers
 # activate the devices: queues set up, I/O threads started, io_uring made), then idles;
-# the VMM's resident memory is read from /proc/PID/status. Guest RAM is a memfd
-# (RssShmem) for vireo and for QEMU (memory-backend-memfd), so what the VMM itself costs
-# is RssAnon + RssFile. Runs in the KVM sandbox unless the host has VT-x/AMD-V.
+# the VMM's resident memory is read from /proc/PID/smaps. Guest RAM is vireo's private
+# mapping advised for huge pages (VmFlags "hg", named [anon:vireo-guest-ram] where the
+# kernel keeps names) and QEMU's memfd (memory-backend-memfd); what the VMM itself costs
+# is the resident memory of every other mapping, anonymous and file-backed. Runs in the
+# KVM sandbox unless the host has VT-x/AMD-V.
 #
 #   bench/device_memory_bench.sh [--runs N]
 #
@@ -41,8 +43,16 @@ dd if=/dev/hwrng of=/dev/null bs=4096 count=4 2>/dev/null; ls /sys/bus/virtio/de
 echo bench-ready-$((6*7)); sleep 6'
 append="console=ttyS0 reboot=k panic=1 quiet vireo.then=poweroff vireo.cmd64=$(printf '%s' "$guest_cmd" | base64 -w0)"
 
-# KiB of each Rss* field of PID: "anon file shmem".
-rss() { awk '/^RssAnon/{a=$2} /^RssFile/{f=$2} /^RssShmem/{s=$2} END{print a, f, s}' "/proc/$1/status"; }
+# KiB resident in PID: "anon file guest": anonymous and file-backed (or shared) memory
+# of the VMM's own mappings, and guest RAM.
+rss() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { guest = ($0 ~ /vireo-guest-ram|\/memfd:/); next }
+	     /^Rss:/ { rss = $2 } /^Anonymous:/ { anon = $2 }
+	     /^VmFlags:/ {
+	       if (guest || $0 ~ / hg/) g += rss; else { a += anon; f += rss - anon }
+	     }
+	     END { print a + 0, f + 0, g + 0 }' "/proc/$1/smaps"
+}
 
 measure() {  # runner -> prints "anon file shmem" once the guest is ready
 	local out=/tmp/mem-bench.out pid
@@ -72,7 +82,7 @@ measure() {  # runner -> prints "anon file shmem" once the guest is ready
 }
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "nan")}'; }
-printf '%-11s %10s %10s %10s %12s\n' runner anon_KiB file_KiB shmem_KiB beside_MiB
+printf '%-11s %10s %10s %10s %12s\n' runner anon_KiB file_KiB guest_KiB beside_MiB
 for runner in vireo-mmio vireo-pci qemu-pci; do
 	: >/tmp/mb.anon; : >/tmp/mb.file; : >/tmp/mb.shmem
 	for _ in $(seq "$runs"); do
@@ -86,4 +96,4 @@ for runner in vireo-mmio vireo-pci qemu-pci; do
 		"$(awk -v a="$a" -v f="$f" 'BEGIN{printf "%.2f", (a+f)/1024}')"
 done
 rm -f /tmp/mb.* /tmp/mem-bench.out
-echo "(median of $runs runs; beside = RssAnon + RssFile: the VMM's own memory; guest RAM is RssShmem)"
+echo "(median of $runs runs; beside = anon + file: the VMM's own memory; guest = guest RAM)"

@@ -1,6 +1,7 @@
 #include "memory/guest_memory.h"
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,7 +18,7 @@ WritableSlice::~WritableSlice() {
 }
 
 Result<GuestMemory> GuestMemory::create(const std::vector<RangeSpec>& ranges,
-                                        const std::string& name) {
+                                        const std::string& name, Backing backing) {
   GuestMemory mem;
   uint64_t total = 0;
   for (const auto& r : ranges) {
@@ -27,18 +28,29 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RangeSpec>& ranges,
     if (r.gpa + r.size < r.gpa) return Error("guest memory range wraps around");
     total += r.size;
   }
-  int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC);
-  if (fd < 0) return Error::from_errno("memfd_create(guest memory)");
-  mem.memfd_.reset(fd);
-  if (::ftruncate(fd, static_cast<off_t>(total)) != 0)
-    return Error::from_errno(fmt::format("ftruncate(guest memory, {} bytes)", total));
+  int fd = -1;
+  if (backing == Backing::kSharedMemfd) {
+    fd = ::memfd_create(name.c_str(), MFD_CLOEXEC);
+    if (fd < 0) return Error::from_errno("memfd_create(guest memory)");
+    mem.memfd_.reset(fd);
+    if (::ftruncate(fd, static_cast<off_t>(total)) != 0)
+      return Error::from_errno(fmt::format("ftruncate(guest memory, {} bytes)", total));
+  }
   uint64_t offset = 0;
   for (const auto& r : ranges) {
-    void* p = ::mmap(nullptr, r.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
-                     static_cast<off_t>(offset));
+    void* p = backing == Backing::kSharedMemfd
+                  ? ::mmap(nullptr, r.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                           fd, static_cast<off_t>(offset))
+                  : ::mmap(nullptr, r.size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
       return Error::from_errno(fmt::format("mmap(guest memory {:#x}+{:#x})", r.gpa, r.size));
     mem.regions_.push_back(Region{r.gpa, r.size, static_cast<uint8_t*>(p), offset});
+    if (backing == Backing::kPrivate) {
+      // Both are hints: a host without THP or without anonymous VMA names still runs.
+      (void)::madvise(p, r.size, MADV_HUGEPAGE);
+      (void)::prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, r.size, name.c_str());
+    }
     offset += r.size;
     VIREO_ASSIGN_OR_RETURN(auto bitmap, DirtyBitmap::create(r.size / kPageSize));
     mem.dirty_.push_back(std::move(bitmap));
@@ -145,8 +157,10 @@ Result<void> GuestMemory::discard(uint64_t gpa, uint64_t len) const {
   if (gpa % kPage != 0 || len % kPage != 0 || len == 0)
     return Error(fmt::format("guest discard {:#x}+{:#x} is not whole pages", gpa, len));
   VIREO_ASSIGN_OR_RETURN(HostRange at, host_range(gpa, len, "discard"));
-  if (::madvise(at.host, len, MADV_REMOVE) != 0)
-    return Error::from_errno(fmt::format("madvise(MADV_REMOVE, guest {:#x}+{:#x})", gpa, len));
+  const bool shared = memfd_.get() >= 0;
+  if (::madvise(at.host, len, shared ? MADV_REMOVE : MADV_DONTNEED) != 0)
+    return Error::from_errno(fmt::format("madvise({}, guest {:#x}+{:#x})",
+                                         shared ? "MADV_REMOVE" : "MADV_DONTNEED", gpa, len));
   mark_in_region(at.region, gpa, len);
   return {};
 }

@@ -17,7 +17,7 @@
 namespace vireo::test {
 namespace {
 
-// VmRSS of `pid` in KiB (guest RAM is a shared memfd mapping: its resident pages count).
+// VmRSS of `pid` in KiB (guest RAM is private memory of the process: its resident pages count).
 long rss_kib(pid_t pid) {
   std::ifstream f(fmt::format("/proc/{}/status", pid));
   std::string line;

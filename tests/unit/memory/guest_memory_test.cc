@@ -2,7 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
 #include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
 #include <type_traits>
 
 namespace vireo::memory {
@@ -121,7 +128,10 @@ TEST(GuestMemory, ContainsChecksWholeRange) {
 }
 
 TEST(GuestMemory, BackedBySharedMemfd) {
-  auto m = two_regions();
+  auto made = GuestMemory::create({{0, 0x10000}, {0x10000, 0x10000}, {0x100000, 0x10000}},
+                                  "test-ram", GuestMemory::Backing::kSharedMemfd);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  auto& m = *made;
   ASSERT_GE(m.memfd(), 0);
   ASSERT_TRUE(m.write_obj<uint32_t>(0x100000, 0xdeadbeef).ok());
   // The third region starts at offset 128K of the memfd.
@@ -129,6 +139,79 @@ TEST(GuestMemory, BackedBySharedMemfd) {
   ASSERT_EQ(::pread(m.memfd(), &v, 4, 0x20000), 4);
   EXPECT_EQ(v, 0xdeadbeefu);
 }
+
+// The smaps entry of the mapping that holds `host`: its header line and fields.
+std::string smaps_entry(const void* host) {
+  std::ifstream f("/proc/self/smaps");
+  std::string line, entry;
+  bool in = false;
+  const auto at = reinterpret_cast<uintptr_t>(host);
+  while (std::getline(f, line)) {
+    unsigned long lo, hi;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > 8) {
+      if (in) break;
+      in = at >= lo && at < hi;
+    }
+    if (in) entry += line + "\n";
+  }
+  return entry;
+}
+
+// Whether this kernel names anonymous mappings (CONFIG_ANON_VMA_NAME).
+bool kernel_names_anonymous_mappings() {
+  void* p = ::mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  const bool ok = ::prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, 4096, "probe") == 0;
+  ::munmap(p, 4096);
+  return ok;
+}
+
+TEST(GuestMemory, PrivateBackingIsNamedAndAdvisedForHugePages) {
+  auto m = two_regions();
+  EXPECT_LT(m.memfd(), 0);
+  const bool named = kernel_names_anonymous_mappings();
+  for (const auto& r : m.regions()) {
+    const std::string e = smaps_entry(r.host);
+    ASSERT_FALSE(e.empty());
+    // MADV_HUGEPAGE ("hg" in VmFlags) on every region, and its name where the kernel
+    // keeps names (adjacent regions may share one mapping).
+    if (named) EXPECT_NE(e.find("[anon:vireo-guest-ram]"), std::string::npos) << e;
+    auto flags = e.find("VmFlags:");
+    ASSERT_NE(flags, std::string::npos) << e;
+    EXPECT_NE(e.find(" hg", flags), std::string::npos) << e;
+  }
+}
+
+class GuestMemoryBacking : public ::testing::TestWithParam<GuestMemory::Backing> {};
+
+TEST_P(GuestMemoryBacking, DiscardZeroesWholePagesAndKeepsTheirNeighbours) {
+  auto made = GuestMemory::create({{0, 0x10000}}, "test-ram", GetParam());
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  auto& m = *made;
+  std::vector<uint8_t> ones(0x10000, 0x5a);
+  ASSERT_TRUE(m.write(0, ones).ok());
+  ASSERT_TRUE(m.start_dirty_tracking().ok());
+  ASSERT_TRUE(m.discard(0x2000, 0x3000).ok());
+  std::vector<uint8_t> back(0x10000);
+  ASSERT_TRUE(m.read(0, back).ok());
+  for (uint64_t i = 0; i < back.size(); ++i)
+    ASSERT_EQ(back[i], i >= 0x2000 && i < 0x5000 ? 0 : 0x5a) << "byte " << i;
+  // A discard changes the contents: its pages count as written.
+  auto bitmap = m.take_dirty_bitmap(0);
+  ASSERT_TRUE(bitmap.ok());
+  EXPECT_EQ((*bitmap)[0], 0b11100u);
+  EXPECT_FALSE(m.discard(0x2001, 0x1000).ok());
+  EXPECT_FALSE(m.discard(0x2000, 0x800).ok());
+  EXPECT_FALSE(m.discard(0xf000, 0x2000).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backings, GuestMemoryBacking,
+                         ::testing::Values(GuestMemory::Backing::kPrivate,
+                                           GuestMemory::Backing::kSharedMemfd),
+                         [](const auto& info) {
+                           return info.param == GuestMemory::Backing::kPrivate ? "Private"
+                                                                               : "SharedMemfd";
+                         });
 
 }  // namespace
 }  // namespace vireo::memory
