@@ -1,4 +1,5 @@
-// virtio-blk in a real VM: our minimal Linux finds two disks (found by their serials),
+// virtio-blk in a real VM: our minimal Linux (either transport) and Debian's cloud kernel
+// (PCI) find two disks (found by their serials),
 // mounts an ext4 image, writes and syncs files, trims the space of a deleted one, and
 // cannot write the read-only disk. vireo is then killed with SIGKILL, and the test finds
 // the synced files in the image on the host and the discarded space given back.
@@ -51,12 +52,13 @@ class ScratchDir {
   std::string path_;
 };
 
-class LinuxVirtioBlkOn : public ::testing::TestWithParam<const char*> {};
+class LinuxVirtioBlkOn : public ::testing::TestWithParam<LinuxGuest> {};
 
 TEST_P(LinuxVirtioBlkOn, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
   VIREO_REQUIRE_KVM();
-  const std::string dir = linux_dir();
-  VIREO_REQUIRE_LINUX(dir);
+  const LinuxGuest guest = GetParam();
+  const std::string dir = guest.dir();
+  VIREO_REQUIRE_GUEST(guest, dir);
   ScratchDir scratch;
   ASSERT_FALSE(scratch.path().empty());
   const std::string disk = scratch.path() + "/root.ext4", ro = scratch.path() + "/ro.img";
@@ -88,8 +90,8 @@ TEST_P(LinuxVirtioBlkOn, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
       "echo ro-head=$(head -c 13 $R); "
       "dd if=/dev/zero of=$R bs=512 count=1 2>/dev/null || echo ro-write-refused; "
       "sync; echo VIREO-TEST-$((40+2))-READY; sleep 1000";
-  Process vm({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd", dir + "/initramfs.cpio",
-              "--memory", "128M", "--transport", GetParam(), "--disk", "path=" + disk + ",serial=main", "--disk",
+  Process vm({vireo_bin(), "run", "--kernel", guest.image(dir), "--initrd", guest.initrd(dir),
+              "--memory", guest.memory(), "--transport", guest.transport, "--disk", "path=" + disk + ",serial=main", "--disk",
               "path=" + ro + ",readonly=on,serial=ro-serial-7", "--cmdline",
               "console=ttyS0 reboot=k panic=1 vireo.cmd=\"" + cmd + "\""});
   ASSERT_TRUE(vm.started());
@@ -137,9 +139,10 @@ TEST_P(LinuxVirtioBlkOn, Ext4WritesSurviveKillAndDiscardGivesSpaceBack) {
   EXPECT_EQ(md5.out.substr(0, 32), guest_md5) << dump.err;
 }
 
-// Both transports: the same disk behind virtio-mmio and behind virtio-pci.
-INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioBlkOn, ::testing::Values("mmio", "pci"),
-                         [](const auto& info) { return std::string(info.param); });
+// Both transports: the same disk behind virtio-mmio and behind virtio-pci; and Debian's
+// kernel with its virtio_blk module over PCI.
+INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioBlkOn, ::testing::ValuesIn(device_test_guests()),
+                         [](const auto& info) { return info.param.name(); });
 
 TEST(LinuxVirtioBlk, MissingImageOrBadSpecIsOneLineAndStatus2) {
   VIREO_REQUIRE_KVM();

@@ -1,5 +1,5 @@
 // virtio-net in a real VM: the test makes a network namespace with a tap in it, runs
-// vireo there, and our minimal Linux talks TCP to a server on the host side of the tap:
+// vireo there, and our minimal Linux (either transport) or Debian's cloud kernel (PCI) talks TCP to a server on the host side of the tap:
 // 1 MiB each way, checked by MD5 on both ends (large enough for TSO and checksum offload
 // to be used both ways), with the MAC given on the command line.
 #include <unistd.h>
@@ -75,12 +75,13 @@ std::string md5_of(const std::string& path) {
   return r.out.substr(0, 32);
 }
 
-class LinuxVirtioNetOn : public ::testing::TestWithParam<const char*> {};
+class LinuxVirtioNetOn : public ::testing::TestWithParam<LinuxGuest> {};
 
 TEST_P(LinuxVirtioNetOn, TcpBothWaysThroughATap) {
   VIREO_REQUIRE_KVM();
-  const std::string dir = linux_dir();
-  VIREO_REQUIRE_LINUX(dir);
+  const LinuxGuest guest = GetParam();
+  const std::string dir = guest.dir();
+  VIREO_REQUIRE_GUEST(guest, dir);
   NetNamespace ns;
   ASSERT_TRUE(ns.ok()) << "could not make a network namespace with a tap (root needed)";
   char name[] = "/tmp/vireo-net-XXXXXX";
@@ -102,9 +103,9 @@ TEST_P(LinuxVirtioNetOn, TcpBothWaysThroughATap) {
       "nc 10.0.2.1 5000 < /tmp/out > /tmp/in; "
       "echo guest-got-md5=$(md5sum /tmp/in | cut -d' ' -f1) bytes=$(wc -c < /tmp/in); "
       "cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets";
-  auto r = run_process(ns.exec({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd",
-                                dir + "/initramfs.cpio", "--memory", "128M", "--transport",
-                                GetParam(), "--net",
+  auto r = run_process(ns.exec({vireo_bin(), "run", "--kernel", guest.image(dir), "--initrd",
+                                guest.initrd(dir), "--memory", guest.memory(), "--transport",
+                                guest.transport, "--net",
                                 "tap=vtap0,mac=52:54:00:12:34:56", "--cmdline",
                                 "console=ttyS0 reboot=k panic=1 vireo.then=poweroff vireo.cmd=\"" +
                                     cmd + "\""}),
@@ -126,9 +127,9 @@ TEST_P(LinuxVirtioNetOn, TcpBothWaysThroughATap) {
 }
 
 // Both transports: on PCI the queues' interrupts are MSI-X vectors and their kicks
-// ioeventfds on BAR 0.
-INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioNetOn, ::testing::Values("mmio", "pci"),
-                         [](const auto& info) { return std::string(info.param); });
+// ioeventfds on BAR 0; and Debian's kernel with its virtio_net module over PCI.
+INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioNetOn, ::testing::ValuesIn(device_test_guests()),
+                         [](const auto& info) { return info.param.name(); });
 
 TEST(LinuxVirtioNet, BadOrMissingTapIsOneLineAndStatus2) {
   VIREO_REQUIRE_KVM();

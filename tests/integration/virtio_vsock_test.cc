@@ -1,4 +1,5 @@
 // virtio-vsock in a real VM, through Firecracker's host-side protocol: our minimal Linux
+// (either transport) or Debian's cloud kernel (PCI)
 // runs scripts/linux/vsock-tool (built by CMake, appended to the initramfs as a second
 // cpio archive, so the cached guest needs no rebuild).
 // - host to guest: a host program connects to the device's socket, writes "CONNECT 5000",
@@ -74,19 +75,20 @@ std::string read_all(int fd, size_t max) {
   return s;
 }
 
-class LinuxVirtioVsockOn : public ::testing::TestWithParam<const char*> {};
+class LinuxVirtioVsockOn : public ::testing::TestWithParam<LinuxGuest> {};
 
 TEST_P(LinuxVirtioVsockOn, FirecrackerProtocolBothWays) {
   VIREO_REQUIRE_KVM();
-  const std::string dir = linux_dir();
-  VIREO_REQUIRE_LINUX(dir);
+  const LinuxGuest guest = GetParam();
+  const std::string dir = guest.dir();
+  VIREO_REQUIRE_GUEST(guest, dir);
   // Sockets under /tmp: the sandbox's 9p shares cannot hold them.
   char name[] = "/tmp/vireo-vsock-XXXXXX";
   ASSERT_NE(::mkdtemp(name), nullptr);
   const std::string scratch = name, uds = scratch + "/v.sock";
   const std::string initrd = scratch + "/initrd.cpio";
   {
-    std::string base = read_file(dir + "/initramfs.cpio");
+    std::string base = read_file(guest.initrd(dir));
     ASSERT_FALSE(base.empty());
     base.resize((base.size() + 511) / 512 * 512, '\0');  // the next archive starts aligned
     const std::string tool = read_file(VIREO_VSOCK_TOOL);
@@ -147,8 +149,9 @@ TEST_P(LinuxVirtioVsockOn, FirecrackerProtocolBothWays) {
       "echo guest-sent-md5=$(md5sum < /tmp/a | cut -c1-32) guest-got-md5=$(md5sum < /tmp/b | cut -c1-32) "
       "bytes=$(wc -c < /tmp/b); "
       "wait; echo listen-done";
-  auto r = run_process({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd", initrd,
-                        "--memory", "128M", "--transport", GetParam(), "--vsock", "cid=3,uds=" + uds,
+  auto r = run_process({vireo_bin(), "run", "--kernel", guest.image(dir), "--initrd", initrd,
+                        "--memory", guest.memory(), "--transport", guest.transport, "--vsock",
+                        "cid=3,uds=" + uds,
                         "--cmdline",
                         "console=ttyS0 reboot=k panic=1 vireo.then=poweroff vireo.cmd=\"" + cmd + "\""},
                        "", std::chrono::seconds(300));
@@ -179,9 +182,10 @@ TEST_P(LinuxVirtioVsockOn, FirecrackerProtocolBothWays) {
   run_process({"/bin/rm", "-rf", scratch});
 }
 
-// Both transports: the vsock device behind virtio-mmio and behind virtio-pci.
-INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioVsockOn, ::testing::Values("mmio", "pci"),
-                         [](const auto& info) { return std::string(info.param); });
+// Both transports: the vsock device behind virtio-mmio and behind virtio-pci; and Debian's
+// kernel with its vsock modules over PCI.
+INSTANTIATE_TEST_SUITE_P(Transports, LinuxVirtioVsockOn, ::testing::ValuesIn(device_test_guests()),
+                         [](const auto& info) { return info.param.name(); });
 
 TEST(LinuxVirtioVsock, BadFlagsAreOneLineAndStatus2) {
   VIREO_REQUIRE_KVM();

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "support/kvm_required.h"
 #include "support/process.h"
@@ -28,6 +29,27 @@ inline std::string fixture_dir(const char* env_var, const std::string& script) {
 inline std::string linux_dir() { return fixture_dir("VIREO_LINUX_DIR", "build-linux-guest.sh"); }
 inline std::string debian_dir() { return fixture_dir("VIREO_DEBIAN_DIR", "build-debian-guest.sh"); }
 
+// A Linux guest for the device tests and the transport its devices sit on: our minimal
+// kernel (drivers built in) on either transport, and Debian's stock cloud kernel, whose
+// drivers are modules its initramfs loads, on PCI (how distribution kernels find them).
+struct LinuxGuest {
+  const char* kernel;     // "minimal" or "debian"
+  const char* transport;  // "mmio" or "pci"
+
+  bool debian() const { return std::string(kernel) == "debian"; }
+  std::string dir() const { return debian() ? debian_dir() : linux_dir(); }
+  // Debian's kernel as shipped (bzImage); ours as the ELF with its PVH note.
+  std::string image(const std::string& d) const { return d + (debian() ? "/vmlinuz" : "/vmlinux"); }
+  std::string initrd(const std::string& d) const { return d + "/initramfs.cpio"; }
+  const char* memory() const { return debian() ? "256M" : "128M"; }
+  // Test name suffix: "mmio" and "pci" for ours, "DebianKernelPci" (ctest -E Debian).
+  std::string name() const { return debian() ? std::string("DebianKernel") + (transport[0] == 'p' ? "Pci" : "Mmio") : transport; }
+};
+
+inline std::vector<LinuxGuest> device_test_guests() {
+  return {{"minimal", "mmio"}, {"minimal", "pci"}, {"debian", "pci"}};
+}
+
 }  // namespace vireo::test
 
 // Skips (loudly) when `file` of the fixture is not built; fails instead where VM tests
@@ -42,3 +64,10 @@ inline std::string debian_dir() { return fixture_dir("VIREO_DEBIAN_DIR", "build-
   } while (0)
 #define VIREO_REQUIRE_LINUX(dir) VIREO_REQUIRE_FIXTURE(dir, "vmlinux", "build-linux-guest.sh")
 #define VIREO_REQUIRE_DEBIAN(dir) VIREO_REQUIRE_FIXTURE(dir, "vmlinux", "build-debian-guest.sh")
+#define VIREO_REQUIRE_GUEST(guest, dir)                                                   \
+  do {                                                                                    \
+    if ((guest).debian())                                                                 \
+      VIREO_REQUIRE_DEBIAN(dir);                                                          \
+    else                                                                                  \
+      VIREO_REQUIRE_LINUX(dir);                                                           \
+  } while (0)
