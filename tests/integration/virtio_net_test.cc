@@ -1,7 +1,8 @@
 // virtio-net in a real VM: the test makes a network namespace with a tap in it, runs
 // vireo there, and our minimal Linux (either transport) or Debian's cloud kernel (PCI)
-// talks TCP to a server on the host side of the tap: 1 MiB each way, checked by MD5 on both ends (large enough for TSO and checksum offload
-// to be used both ways), with the MAC given on the command line.
+// talks TCP to a server on the host side of the tap: 1 MiB each way, checked by MD5 on
+// both ends (large enough for TSO and checksum offload to be used both ways), with the
+// MAC given on the command line.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
