@@ -139,6 +139,18 @@ static inline void virtq_kick(struct virtq* q) {
     *(volatile uint32_t*)(uintptr_t)q->notify = q->index;
 }
 
+/* Kicks unless the device said it needs none (VIRTQ_USED_F_NO_NOTIFY: it is polling the
+ * ring, as Linux's virtqueue_kick_prepare() honours). The flag is read after the index is
+ * published, with a full barrier between (the device sets the flag, fences and reads the
+ * index: one of the two sees the other). True if it kicked. */
+#define VIRTQ_USED_F_NO_NOTIFY 1
+static inline bool virtq_kick_if_wanted(struct virtq* q) {
+  __asm__ volatile("lock; addl $0, (%%rsp)" ::: "memory", "cc");
+  if (*(volatile uint16_t*)&q->rings->used.flags & VIRTQ_USED_F_NO_NOTIFY) return false;
+  virtq_kick(q);
+  return true;
+}
+
 /* Chains the device has returned but the driver has not taken yet. */
 static inline uint16_t virtq_used_pending(const struct virtq* q) {
   return (uint16_t)(*(volatile uint16_t*)&q->rings->used.idx - q->last_used);
