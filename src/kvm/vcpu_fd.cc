@@ -54,6 +54,12 @@ Result<bool> VcpuFd::run() const {
     return {};                                                      \
   }
 
+Result<void> VcpuFd::kvmclock_ctrl() const {
+  auto r = VIREO_IOCTL(fd_.get(), KVM_KVMCLOCK_CTRL, 0);
+  if (!r.ok()) return r.error().context(fmt::format("vCPU {}", id_));
+  return {};
+}
+
 VCPU_GET(kvm_regs, KVM_GET_REGS, get_regs)
 VCPU_SET(kvm_regs, KVM_SET_REGS, set_regs)
 VCPU_GET(kvm_sregs, KVM_GET_SREGS, get_sregs)

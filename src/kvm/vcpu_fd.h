@@ -32,6 +32,10 @@ class VcpuFd {
   Result<bool> run() const;
   void set_immediate_exit(bool v) const { __atomic_store_n(&run_->immediate_exit, v ? 1 : 0, __ATOMIC_SEQ_CST); }
 
+  // KVM_KVMCLOCK_CTRL: tells a guest using kvmclock that the VMM stopped this vCPU, so
+  // its soft-lockup watchdog does not fire for the time it was paused. Fails (EINVAL)
+  // when the guest has not set up kvmclock.
+  Result<void> kvmclock_ctrl() const;
   Result<kvm_regs> get_regs() const;
   Result<void> set_regs(const kvm_regs&) const;
   Result<kvm_sregs> get_sregs() const;

@@ -102,6 +102,21 @@ Result<void> VmFd::set_msr_filter(const kvm_msr_filter& filter) const {
   return {};
 }
 
+Result<kvm_clock_data> VmFd::get_clock() const {
+  kvm_clock_data c{};
+  VIREO_TRY(VIREO_IOCTL(fd_.get(), KVM_GET_CLOCK, &c));
+  return c;
+}
+
+Result<void> VmFd::set_clock(const kvm_clock_data& clock) const {
+  // Only the clock value: flags such as KVM_CLOCK_REALTIME would ask KVM to add the time
+  // that passed since, which is what setting it back is meant to leave out.
+  kvm_clock_data c{};
+  c.clock = clock.clock;
+  VIREO_TRY(VIREO_IOCTL(fd_.get(), KVM_SET_CLOCK, &c));
+  return {};
+}
+
 Result<kvm_irqchip> VmFd::get_irqchip(uint32_t chip_id) const {
   kvm_irqchip chip{};
   chip.chip_id = chip_id;

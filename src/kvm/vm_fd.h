@@ -38,6 +38,10 @@ class VmFd {
   Result<void> set_msr_filter(const kvm_msr_filter& filter) const;
   // KVM_GET_IRQCHIP / KVM_SET_IRQCHIP: the state of one chip of the in-kernel irqchip
   // (KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE or _IOAPIC).
+  // The VM's kvmclock (KVM_GET_CLOCK / KVM_SET_CLOCK): nanoseconds of guest time. Setting
+  // it back to a saved value makes the guest's clock skip the time in between (a pause).
+  Result<kvm_clock_data> get_clock() const;
+  Result<void> set_clock(const kvm_clock_data& clock) const;
   Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
   Result<void> set_irqchip(const kvm_irqchip& chip) const;
 

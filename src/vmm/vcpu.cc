@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <utility>
 
 namespace vireo::vmm {
 
@@ -50,24 +51,98 @@ Vcpu::Vcpu(kvm::VcpuFd fd, devices::Bus& pio, devices::Bus& mmio, InsnAssist* as
       on_stop_(std::move(on_stop)) {}
 
 Vcpu::~Vcpu() {
-  kick();
+  stop();
   join();
 }
 
+const char* to_string(VcpuState s) {
+  switch (s) {
+    case VcpuState::kCreated: return "created";
+    case VcpuState::kRunning: return "running";
+    case VcpuState::kPaused: return "paused";
+    case VcpuState::kStopped: return "stopped";
+  }
+  return "?";
+}
+
+VcpuState Vcpu::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+void Vcpu::enter(VcpuState s) {
+  {
+    std::lock_guard lock(mu_);
+    state_ = s;
+  }
+  changed_.notify_all();
+}
+
 void Vcpu::start() {
-  started_ = true;
+  std::lock_guard lock(mu_);
+  if (state_ != VcpuState::kCreated || stop_) return;
+  state_ = VcpuState::kRunning;
   thread_ = std::thread([this] { thread_main(); });
 }
 
-void Vcpu::kick() {
-  stop_ = true;
+void Vcpu::interrupt_locked() {
+  // immediate_exit catches the thread before its next entry; the signal (whose handler
+  // does nothing) ends the KVM_RUN it may be in now with EINTR.
   if (fd_.run_struct()) fd_.set_immediate_exit(true);
-  if (started_ && thread_.joinable()) ::pthread_kill(thread_.native_handle(), kick_signal());
+  if (thread_.joinable()) ::pthread_kill(thread_.native_handle(), kick_signal());
+}
+
+void Vcpu::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    if (state_ == VcpuState::kCreated) state_ = VcpuState::kStopped;
+    interrupt_locked();
+  }
+  changed_.notify_all();
+}
+
+void Vcpu::pause() {
+  std::unique_lock lock(mu_);
+  if (state_ != VcpuState::kRunning) return;
+  pause_ = true;
+  interrupt_locked();
+  changed_.wait(lock, [this] { return state_ != VcpuState::kRunning; });
+}
+
+void Vcpu::resume() {
+  std::unique_lock lock(mu_);
+  if (state_ != VcpuState::kPaused) return;
+  pause_ = false;
+  changed_.notify_all();
+  changed_.wait(lock, [this] { return state_ != VcpuState::kPaused; });
+}
+
+bool Vcpu::park() {
+  // A port or MMIO read this thread answered is completed by the next KVM_RUN; with
+  // immediate_exit set that call completes it and returns at once, without entering the
+  // guest. After it the registers are the guest's exactly.
+  fd_.set_immediate_exit(true);
+  if (auto r = fd_.run(); !r.ok()) {
+    on_stop_({StopReason::kError, 0, r.error().message()});
+    return false;
+  }
+  std::unique_lock lock(mu_);
+  state_ = VcpuState::kPaused;
+  changed_.notify_all();
+  changed_.wait(lock, [this] { return !pause_ || stop_; });
+  if (stop_) return false;
+  fd_.set_immediate_exit(false);
+  state_ = VcpuState::kRunning;
+  changed_.notify_all();
+  return true;
 }
 
 void Vcpu::request_sample() {
   sample_.store(true, std::memory_order_relaxed);
-  if (started_ && thread_.joinable()) ::pthread_kill(thread_.native_handle(), kick_signal());
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() && state_ == VcpuState::kRunning)
+    ::pthread_kill(thread_.native_handle(), kick_signal());
 }
 
 void Vcpu::take_sample() {
@@ -77,7 +152,12 @@ void Vcpu::take_sample() {
 }
 
 void Vcpu::join() {
-  if (thread_.joinable()) thread_.join();
+  std::thread t;
+  {
+    std::lock_guard lock(mu_);
+    t = std::move(thread_);
+  }
+  if (t.joinable()) t.join();
 }
 
 void Vcpu::thread_main() {
@@ -90,14 +170,29 @@ void Vcpu::thread_main() {
     sigaddset(&set, kick_signal());
     ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   }
-  while (!stop_.load(std::memory_order_relaxed)) {
+  run_loop();
+  enter(VcpuState::kStopped);
+}
+
+void Vcpu::run_loop() {
+  for (;;) {
+    if (stop_.load()) return;
+    if (pause_.load()) {
+      if (!park()) return;
+      continue;
+    }
     auto r = fd_.run();
     if (!r.ok()) {
       on_stop_({StopReason::kError, 0, r.error().message()});
       return;
     }
     if (profiler_ && sample_.exchange(false, std::memory_order_relaxed)) take_sample();
-    if (!*r) continue;  // interrupted: re-check stop_
+    if (!*r) {  // interrupted: a request, or a sample
+      // A sample's signal must not leave immediate_exit set for the next entry.
+      std::lock_guard lock(mu_);
+      if (!stop_ && !pause_) fd_.set_immediate_exit(false);
+      continue;
+    }
     if (!handle_exit()) return;
   }
 }

@@ -1,8 +1,19 @@
-// Vcpu: one vCPU thread running KVM_RUN and dispatching exits to the buses.
+// Vcpu: one vCPU thread running KVM_RUN and dispatching exits to the buses, and the
+// state machine other threads drive it with:
+//
+//   created --start()--> running --pause()--> paused --resume()--> running
+//      any state --stop()--> stopped (the thread ends; also when the guest stops the VM)
+//
+// pause() and resume() return once the thread is in the new state. A paused thread has
+// left KVM_RUN after completing any port or MMIO read it was answering (one more KVM_RUN
+// with immediate_exit set), so its registers describe the guest exactly: what a snapshot
+// reads.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "devices/bus.h"
@@ -13,6 +24,9 @@
 #include "vmm/syscall_repair.h"
 
 namespace vireo::vmm {
+
+enum class VcpuState { kCreated, kRunning, kPaused, kStopped };
+const char* to_string(VcpuState s);
 
 class Vcpu {
  public:
@@ -28,9 +42,16 @@ class Vcpu {
 
   kvm::VcpuFd& fd() { return fd_; }
   void start();
-  // Makes the thread leave KVM_RUN and end (safe from any thread, repeatable).
-  void kick();
+  // Makes the thread leave KVM_RUN (or its pause) and end. Safe from any thread, any
+  // number of times, before start() too.
+  void stop();
   void join();
+  // Parks the thread outside KVM_RUN; returns when it is parked (or stopped). From one
+  // controlling thread at a time, not from the vCPU's own thread.
+  void pause();
+  // Lets a paused thread run the guest again; returns when it does (or has stopped).
+  void resume();
+  VcpuState state() const;
   // Profiling: records where the guest is (via `profiler`) at the next return from
   // KVM_RUN, which this call forces. Safe from any thread while the vCPU runs.
   void set_profiler(GuestProfiler* profiler) { profiler_ = profiler; }
@@ -41,6 +62,14 @@ class Vcpu {
 
  private:
   void thread_main();
+  void run_loop();
+  // Sets the state and wakes whoever waits for it.
+  void enter(VcpuState s);
+  // The paused state, from the vCPU thread: completes a pending read, then waits for
+  // resume() or stop(). Returns false if stopped.
+  bool park();
+  // Interrupts KVM_RUN: immediate_exit for the next entry and a signal for the current one.
+  void interrupt_locked();
   // Returns false when the vCPU must stop.
   bool handle_exit();
   bool handle_io();
@@ -57,9 +86,14 @@ class Vcpu {
   std::atomic<bool> sample_{false};
   std::unique_ptr<SyscallRepair::Vcpu> syscall_;
   StopFn on_stop_;
+  // Requests, set by other threads under mu_ and read by the vCPU thread (atomics: it
+  // reads them between KVM_RUN calls without the lock).
   std::atomic<bool> stop_{false};
-  std::atomic<bool> started_{false};
-  std::thread thread_;
+  std::atomic<bool> pause_{false};
+  mutable std::mutex mu_;
+  std::condition_variable changed_;  // state_ changed, or a request came
+  VcpuState state_ = VcpuState::kCreated;
+  std::thread thread_;  // set under mu_: stop() and request_sample() signal it
 };
 
 }  // namespace vireo::vmm

@@ -75,7 +75,7 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg,
 
 Vm::~Vm() {
   sampler_.reset();
-  for (auto& v : vcpus_) v->kick();
+  for (auto& v : vcpus_) v->stop();
   vcpus_.clear();
 }
 
@@ -394,19 +394,54 @@ void Vm::start() {
         });
 }
 
+Result<void> Vm::pause() {
+  if (paused_) return {};
+  for (auto& v : vcpus_) v->pause();
+  paused_ = true;
+  for (auto& v : vcpus_) (void)v->fd().kvmclock_ctrl();  // EINVAL: no kvmclock in the guest
+  auto clock = vm_.get_clock();
+  if (!clock.ok()) return clock.error().context("pausing the VM");
+  paused_clock_ = clock->clock;
+  devices_->pause_all();
+  return {};
+}
+
+Result<void> Vm::resume() {
+  if (!paused_) return {};
+  devices_->resume_all();
+  kvm_clock_data c{};
+  c.clock = paused_clock_;
+  auto r = vm_.set_clock(c);
+  for (auto& v : vcpus_) v->resume();
+  paused_ = false;
+  if (!r.ok()) return r.error().context("resuming the VM");
+  return {};
+}
+
+std::vector<VcpuState> Vm::vcpu_states() const {
+  std::vector<VcpuState> out;
+  for (const auto& v : vcpus_) out.push_back(v->state());
+  return out;
+}
+
+Result<uint64_t> Vm::guest_clock_ns() const {
+  VIREO_ASSIGN_OR_RETURN(auto c, vm_.get_clock());
+  return static_cast<uint64_t>(c.clock);
+}
+
 void Vm::request_stop(StopEvent ev) {
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
     if (stop_.reason != StopReason::kNone) return;
     stop_ = std::move(ev);
   }
-  for (auto& v : vcpus_) v->kick();
+  for (auto& v : vcpus_) v->stop();
   stop_fd_.signal();
 }
 
 StopEvent Vm::stop_and_join() {
   sampler_.reset();
-  for (auto& v : vcpus_) v->kick();
+  for (auto& v : vcpus_) v->stop();
   for (auto& v : vcpus_) v->join();
   std::lock_guard<std::mutex> lock(stop_mu_);
   return stop_;

@@ -35,6 +35,20 @@ class Vm {
 
   // Starts all vCPU threads.
   void start();
+  // Pauses the guest, from the controlling thread: every vCPU parked outside KVM_RUN
+  // with its registers consistent, then every device quiesced (requests in flight
+  // completed, its I/O thread gone). The guest's clock stops with it: KVM_GET_CLOCK now,
+  // KVM_SET_CLOCK back to that value on resume, as QEMU does; vCPUs using kvmclock are
+  // told (KVM_KVMCLOCK_CTRL) so the guest's soft-lockup watchdog does not count the
+  // pause. Does nothing if not running.
+  Result<void> pause();
+  // Devices first, then the clock, then the vCPUs. Does nothing if not paused.
+  Result<void> resume();
+  bool paused() const { return paused_; }
+  // The vCPUs' states, in vCPU order.
+  std::vector<VcpuState> vcpu_states() const;
+  // The VM's kvmclock now, in nanoseconds (KVM_GET_CLOCK).
+  Result<uint64_t> guest_clock_ns() const;
   // Asks the VM to stop; the first reason given wins. Safe from any thread.
   void request_stop(StopEvent ev);
   // Signalled (eventfd) once a stop was requested.
@@ -100,6 +114,8 @@ class Vm {
   std::unique_ptr<GuestProfiler> profiler_;        // with --profile
   std::string cmdline_;
   std::string host_switches_;
+  bool paused_ = false;
+  uint64_t paused_clock_ = 0;  // the kvmclock when paused
   EventFd stop_fd_;
   std::mutex stop_mu_;
   StopEvent stop_;
