@@ -120,6 +120,11 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
                   "guest gives SIZE of its memory back to the host, and free memory it reports "
                   "leaves the host's RSS; stats=N asks for memory statistics every N seconds")
       ->type_name("SPEC");
+  std::optional<std::string> api_sock;
+  run->add_option("--api-sock", api_sock,
+                  "Serve Firecracker's REST API (HTTP/1.1) on this Unix socket: GET /, "
+                  "/machine-config, /vm/config; PATCH /vm to pause and resume")
+      ->type_name("PATH");
   std::optional<std::string> vsock;
   run->add_option("--vsock", vsock,
                   "A virtio-vsock device with Firecracker's host side: host programs connect to "
@@ -187,6 +192,7 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   };
   if (!parse_all(disks, vmm::parse_disk, cfg.disks) || !parse_all(nets, vmm::parse_net, cfg.nets))
     return result;
+  cfg.api_sock = api_sock;
   if (balloon) {
     auto b = vmm::parse_balloon(*balloon);
     if (!b.ok()) {

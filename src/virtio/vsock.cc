@@ -1,8 +1,6 @@
 #include "virtio/vsock.h"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <cctype>
@@ -12,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "util/unix_socket.h"
 #include "virtio/rate_limiter.h"  // monotonic_ns
 
 namespace vireo::virtio {
@@ -28,31 +27,6 @@ constexpr size_t kMaxResets = Vsock::kMaxConnections + 256;
 // Tell the guest about freed buffer space once this much was passed on, so that it can
 // go on sending before its credit runs out.
 constexpr uint32_t kCreditUpdateThreshold = Vsock::kBufAlloc / 4;
-
-Result<sockaddr_un> unix_address(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(a.sun_path))
-    return Error(fmt::format("'{}': a Unix socket path must be 1-{} bytes", path, sizeof(a.sun_path) - 1));
-  std::memcpy(a.sun_path, path.data(), path.size());
-  return a;
-}
-
-Result<UniqueFd> unix_socket() {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return Error::from_errno("socket(AF_UNIX)");
-  return fd;
-}
-
-// Connects without blocking: a Unix stream socket connects at once or not at all (a full
-// backlog, EAGAIN, counts as a refusal).
-Result<UniqueFd> unix_connect(const std::string& path) {
-  VIREO_ASSIGN_OR_RETURN(auto addr, unix_address(path));
-  VIREO_ASSIGN_OR_RETURN(auto fd, unix_socket());
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
-    return Error::from_errno("connect " + path);
-  return fd;
-}
 
 // "CONNECT <port>" (the newline already taken off) -> port. As Firecracker reads it: the
 // keyword in any case, words separated by blanks ("connect 52\r" is fine).
@@ -84,23 +58,7 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 Result<std::shared_ptr<Vsock>> Vsock::create(uint64_t guest_cid, std::string uds_path) {
   if (guest_cid < kMinGuestCid || guest_cid > kMaxGuestCid)
     return Error(fmt::format("guest CID {} is out of range ({}-{})", guest_cid, kMinGuestCid, kMaxGuestCid));
-  VIREO_ASSIGN_OR_RETURN(auto addr, unix_address(uds_path));
-  struct stat st {};
-  if (::lstat(uds_path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return Error(fmt::format("{} exists and is not a socket", uds_path));
-    // A socket file: in use if somebody accepts on it, else left over from a run that
-    // ended without removing it.
-    if (unix_connect(uds_path).ok()) return Error(fmt::format("{} is in use by another program", uds_path));
-    if (::unlink(uds_path.c_str()) != 0) return Error::from_errno("removing the stale socket " + uds_path);
-  }
-  VIREO_ASSIGN_OR_RETURN(auto fd, unix_socket());
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
-    return Error::from_errno("cannot listen on " + uds_path);
-  if (::listen(fd.get(), 64) != 0) {
-    auto e = Error::from_errno("listen on " + uds_path);
-    ::unlink(uds_path.c_str());
-    return e;
-  }
+  VIREO_ASSIGN_OR_RETURN(auto fd, unix_listen(uds_path, 64));
   return std::make_shared<Vsock>(Key{}, guest_cid, std::move(uds_path), std::move(fd));
 }
 

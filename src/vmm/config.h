@@ -96,6 +96,7 @@ struct VmConfig {
   std::optional<VsockConfig> vsock;  // --vsock
   Transport transport = Transport::kMmio;  // --transport mmio|pci
   std::optional<BalloonConfig> balloon;    // --balloon
+  std::optional<std::string> api_sock;     // --api-sock: serve the REST API there
 };
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

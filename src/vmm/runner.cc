@@ -10,8 +10,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <chrono>
+#include <memory>
 #include <optional>
 
+#include "api/api_server.h"
+#include "api/vm_api.h"
 #include "util/file.h"
 #include "util/symbol_map.h"
 #include "vmm/console_escape.h"
@@ -23,7 +26,32 @@ namespace vireo::vmm {
 
 namespace {
 
-enum Token : uint64_t { kTokStdin = 1, kTokSignal, kTokStop, kTokConsoleWake, kTokStdout };
+enum Token : uint64_t {
+  kTokStdin = 1,
+  kTokSignal,
+  kTokStop,
+  kTokConsoleWake,
+  kTokStdout,
+  kTokApi = 64,  // and the API connections after it (api::ApiServer::attach)
+};
+
+// The API's view of the VM of the moment: none between a reset and the next boot.
+class RunnerControl : public api::VmControl {
+ public:
+  explicit RunnerControl(const VmConfig& cfg) : cfg_(cfg) {}
+  void set_vm(Vm* vm) { vm_ = vm; }
+  api::InstanceState state() const override {
+    if (!vm_) return api::InstanceState::kNotStarted;
+    return vm_->paused() ? api::InstanceState::kPaused : api::InstanceState::kRunning;
+  }
+  Result<void> pause() override { return vm_ ? vm_->pause() : Result<void>{}; }
+  Result<void> resume() override { return vm_ ? vm_->resume() : Result<void>{}; }
+  const VmConfig& config() const override { return cfg_; }
+
+ private:
+  const VmConfig& cfg_;
+  Vm* vm_ = nullptr;
+};
 
 // How long a VM's last console output may wait for a slow reader after the VM stopped.
 constexpr std::chrono::milliseconds kFinalFlush{2000};
@@ -32,7 +60,8 @@ void print_error(const std::string& line) { fmt::print(stderr, "vireo: {}\n", li
 
 // Runs one VM instance; returns its stop event.
 Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
-                           SerialConsole& console, const EventFd& wake) {
+                           SerialConsole& console, const EventFd& wake, api::ApiServer* api,
+                           RunnerControl& control) {
   std::optional<SymbolMap> symbols;
   if (cfg.profile_symbols) {
     VIREO_ASSIGN_OR_RETURN(auto m, SymbolMap::load(*cfg.profile_symbols));
@@ -42,10 +71,15 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
   if (!vm_r.ok()) return vm_r.error();
   auto vm = std::move(*vm_r);
   console.attach(&vm->console_port());
+  control.set_vm(vm.get());
   struct Detach {  // before the VM goes, on every path
     SerialConsole& console;
-    ~Detach() { console.attach(nullptr); }
-  } detach{console};
+    RunnerControl& control;
+    ~Detach() {
+      console.attach(nullptr);
+      control.set_vm(nullptr);
+    }
+  } detach{console, control};
   VIREO_TRY(epoll.add(vm->stop_fd(), EPOLLIN, kTokStop));
   static bool host_reported = false;
   // Said once, for Linux guests (which get extra switches); test guests stay silent.
@@ -99,6 +133,9 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
             fmt::print(stderr, "{}", ConsoleEscape::help_text());
           break;
         }
+        default:
+          if (api && api->owns(events[i].data.u64)) api->on_event(events[i].data.u64, events[i].events);
+          break;
       }
     }
   }
@@ -152,10 +189,29 @@ int run_with_console(const VmConfig& cfg) {
                         ConsoleStream(STDOUT_FILENO, ConsoleStream::Direction::kOut), kTokStdin,
                         kTokStdout);
 
+  RunnerControl control(cfg);
+  std::unique_ptr<api::ApiServer> api;
+  std::optional<api::VmApi> routes;
+  if (cfg.api_sock) {
+    routes.emplace(control);
+    auto server = api::ApiServer::listen(*cfg.api_sock, [&routes](const api::HttpRequest& r) {
+      return routes->handle(r);
+    });
+    if (!server.ok()) {
+      print_error(server.error().message());
+      return exit_code::kUsageError;
+    }
+    api = std::move(*server);
+    if (auto a = api->attach(*epoll, kTokApi); !a.ok()) {
+      print_error(a.error().message());
+      return exit_code::kVmmError;
+    }
+  }
+
   RawTerminal raw(STDIN_FILENO);
   int status = 0;
   for (;;) {
-    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake);
+    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake, api.get(), control);
     if (!stop.ok()) {
       raw.restore();
       print_error(stop.error().message());

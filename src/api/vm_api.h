@@ -1,0 +1,54 @@
+// VmApi: Firecracker's REST API (the v1 paths and bodies of its OpenAPI description) over
+// a running vireo VM. Requests arrive on the VMM's event loop (ApiServer), so the
+// handlers act on the VM directly, through VmControl.
+//
+// Served so far:
+//   GET  /                 InstanceInfo: app_name, id, state ("Not started", "Running",
+//                          "Paused"), vmm_version
+//   GET  /machine-config   vcpu_count, mem_size_mib, smt, track_dirty_pages
+//   GET  /vm/config        the whole configuration, in the sections of Firecracker's
+//                          --config-file (boot-source, machine-config, drives, ...)
+//   PATCH /vm              {"state": "Paused" | "Resumed"}: 204
+//   PUT  /actions          {"action_type": "InstanceStart" | "SendCtrlAltDel" |
+//                          "FlushMetrics"}: InstanceStart of a started VM is refused as
+//                          Firecracker refuses it; the other two are not built yet (400)
+// Everything else is Firecracker's 400 "Invalid request method and/or path". Bodies are
+// checked as Firecracker's serde models check them: JSON objects with exactly the known
+// fields, of the right types and values; every refusal is a 400 whose fault_message
+// names the field and what it may be, and changes nothing.
+#pragma once
+
+#include "api/http_connection.h"
+#include "util/result.h"
+#include "vmm/config.h"
+
+namespace vireo::api {
+
+enum class InstanceState { kNotStarted, kRunning, kPaused };
+
+// What the API needs from the VMM.
+class VmControl {
+ public:
+  virtual ~VmControl() = default;
+  virtual InstanceState state() const = 0;
+  virtual Result<void> pause() = 0;
+  virtual Result<void> resume() = 0;
+  virtual const vmm::VmConfig& config() const = 0;
+};
+
+class VmApi {
+ public:
+  explicit VmApi(VmControl& vm) : vm_(vm) {}
+  HttpResponse handle(const HttpRequest& request);
+
+ private:
+  HttpResponse patch_vm(const std::string& body);
+  HttpResponse put_actions(const std::string& body);
+  HttpResponse instance_info() const;
+  HttpResponse machine_config() const;
+  HttpResponse vm_config() const;
+
+  VmControl& vm_;
+};
+
+}  // namespace vireo::api
