@@ -36,7 +36,7 @@ TEST(GuestBoot, HelloOnSerial) {
 
 TEST(GuestBoot, ExitStatusThroughDebugPort) {
   VIREO_REQUIRE_KVM();
-  for (int v : {0, 1, 5, 42, 127}) {
+  for (int v : {0, 42, 127}) {  // each is a boot: 0, a middle value, the largest
     auto r = boot("exit_status", {"--cmdline", "exit=" + std::to_string(v) + " marker=abc"});
     EXPECT_EQ(r.exit_status, (v << 1) | 1) << r.out << r.err;
     EXPECT_NE(r.out.find("cmdline: exit=" + std::to_string(v) + " marker=abc"), std::string::npos)
