@@ -1,5 +1,7 @@
 #include "api/vm_api.h"
 
+#include "api/json_checks.h"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -12,61 +14,25 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kDeserializing =
-    "An error occurred when deserializing the json body of a request: ";
-
 HttpResponse ok_json(const json& j) { return {200, j.dump()}; }
 HttpResponse no_content() { return {204, ""}; }
 HttpResponse bad_request(const std::string& message) { return {400, fault_body(message)}; }
 
-std::string expected_list(std::initializer_list<std::string_view> names) {
-  std::string s;
-  size_t i = 0;
-  for (auto n : names) {
-    if (i) s += (i + 1 == names.size()) ? " or " : ", ";
-    s += fmt::format("`{}`", n);
-    ++i;
-  }
-  return s;
-}
-
-// The body as a JSON object whose fields are all among `fields`, every one of them
-// present; else the 400 to answer.
-Result<json> object_with(const std::string& body, std::initializer_list<std::string_view> fields) {
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    std::string_view what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
-    if (auto at = what.find("] "); at != std::string_view::npos) what.remove_prefix(at + 2);
-    return Error(fmt::format("{}{}", kDeserializing, what));
-  }
-  if (!j.is_object())
-    return Error(fmt::format("{}invalid type: expected a JSON object.", kDeserializing));
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (auto f : fields) known = known || key == f;
-    if (!known)
-      return Error(fmt::format("{}unknown field `{}`, expected {}.", kDeserializing, key,
-                               expected_list(fields)));
-  }
-  for (auto f : fields)
-    if (!j.contains(f)) return Error(fmt::format("{}missing field `{}`.", kDeserializing, f));
+// The body as an object with exactly `fields`; else the 400's message.
+Result<json> body_with(const std::string& body, std::initializer_list<std::string_view> fields) {
+  auto j = parse_json(body);
+  if (!j.ok()) return Error(fmt::format("{}{}", kDeserializing, j.error().message()));
+  if (auto c = check_object(*j, "", fields); !c.ok())
+    return Error(fmt::format("{}{}.", kDeserializing, c.error().message()));
   return j;
 }
 
-// A string field that must be one of `values`.
-Result<std::string> one_of(const json& j, const char* field,
-                           std::initializer_list<std::string_view> values) {
-  const json& v = j.at(field);
-  if (!v.is_string())
-    return Error(fmt::format("{}invalid type for `{}`: {}, expected a string.", kDeserializing,
-                             field, v.dump()));
-  const auto s = v.get<std::string>();
-  for (auto allowed : values)
-    if (s == allowed) return s;
-  return Error(fmt::format("{}unknown variant `{}` for `{}`, expected {}.", kDeserializing, s,
-                           field, expected_list(values)));
+// A field of the body that must be one of `values`; else the 400's message.
+Result<std::string> body_one_of(const json& j, const char* field,
+                                std::initializer_list<std::string_view> values) {
+  auto v = one_of(j, field, "", values);
+  if (!v.ok()) return Error(fmt::format("{}{}.", kDeserializing, v.error().message()));
+  return v;
 }
 
 const char* state_name(InstanceState s) {
@@ -136,9 +102,9 @@ HttpResponse VmApi::vm_config() const {
 }
 
 HttpResponse VmApi::patch_vm(const std::string& body) {
-  auto j = object_with(body, {"state"});
+  auto j = body_with(body, {"state"});
   if (!j.ok()) return bad_request(j.error().message());
-  auto state = one_of(*j, "state", {"Paused", "Resumed"});
+  auto state = body_one_of(*j, "state", {"Paused", "Resumed"});
   if (!state.ok()) return bad_request(state.error().message());
   if (vm_.state() == InstanceState::kNotStarted)
     return bad_request("The requested operation is not supported before starting the microVM.");
@@ -148,9 +114,9 @@ HttpResponse VmApi::patch_vm(const std::string& body) {
 }
 
 HttpResponse VmApi::put_actions(const std::string& body) {
-  auto j = object_with(body, {"action_type"});
+  auto j = body_with(body, {"action_type"});
   if (!j.ok()) return bad_request(j.error().message());
-  auto action = one_of(*j, "action_type", {"FlushMetrics", "InstanceStart", "SendCtrlAltDel"});
+  auto action = body_one_of(*j, "action_type", {"FlushMetrics", "InstanceStart", "SendCtrlAltDel"});
   if (!action.ok()) return bad_request(action.error().message());
   if (*action == "InstanceStart") {
     if (vm_.state() != InstanceState::kNotStarted)

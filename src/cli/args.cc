@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "api/config_file.h"
 #include "util/size.h"
 #include "vmm/exit_status.h"
 
@@ -40,7 +41,12 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   run->add_option("--kernel", cfg.kernel_path,
                   "Kernel to boot: an uncompressed vmlinux ELF (PVH entry if it has the note, "
                   "else its 64-bit entry) or a bzImage (64-bit boot protocol)")
-      ->required()
+      ->type_name("FILE");
+  std::optional<std::string> config_file;
+  run->add_option("--config-file", config_file,
+                  "Describe the VM with a Firecracker configuration file (boot-source, "
+                  "machine-config, drives, network-interfaces, vsock, balloon, entropy) "
+                  "instead of --kernel, --cpus, --disk and the other device flags")
       ->type_name("FILE");
   run->add_option("--initrd", initrd, "Initial ramdisk (initramfs) loaded for the kernel")
       ->type_name("FILE");
@@ -221,6 +227,34 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   cfg.unpack_bzimage = bzimage_unpack == "host";
   cfg.boot_tuning = !no_boot_tuning;
   cfg.on_reboot = on_reboot == "restart" ? vmm::OnReboot::kRestart : vmm::OnReboot::kExit;
+  if (config_file) {
+    // The file describes the machine; the flags that would too are refused, the others
+    // (--api-sock, --transport, --on-reboot, ...) apply as usual.
+    for (const char* flag : {"--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--disk",
+                             "--net", "--vsock", "--balloon", "--rng"}) {
+      if (run->count(flag) > 0) {
+        result.err = fmt::format("--config-file describes the VM: leave out {}", flag);
+        result.exit_code = vmm::exit_code::kUsageError;
+        return result;
+      }
+    }
+    auto file = api::load_config_file(*config_file);
+    if (!file.ok()) {
+      result.err = file.error().message();
+      result.exit_code = vmm::exit_code::kUsageError;
+      return result;
+    }
+    cfg.kernel_path = file->kernel_path;
+    cfg.initrd_path = file->initrd_path;
+    cfg.cmdline = file->cmdline;
+    cfg.cpus = file->cpus;
+    cfg.memory = file->memory;
+    cfg.disks = file->disks;
+    cfg.nets = file->nets;
+    cfg.vsock = file->vsock;
+    cfg.balloon = file->balloon;
+    cfg.rng = file->rng;
+  }
   if (auto v = vmm::validate(cfg); !v.ok()) {
     result.err = v.error().message();
     result.exit_code = vmm::exit_code::kUsageError;

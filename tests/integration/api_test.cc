@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "support/kvm_required.h"
@@ -123,6 +124,30 @@ TEST_F(ApiOnARunningVm, SocketInUseIsOneLineAndStatus2) {
   EXPECT_EQ(second.err, "vireo: --api-sock: " + sock_ + " is in use by another program\n");
   first.send_signal(SIGTERM);
   first.wait(30s);
+}
+
+// The third way to describe a VM: Firecracker's configuration file.
+TEST(ConfigFileBoot, BootsTheGuestItDescribes) {
+  VIREO_REQUIRE_KVM();
+  char name[] = "/tmp/vireo-config-XXXXXX";
+  const int fd = ::mkstemp(name);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  const std::string path = name;
+  std::ofstream(path) << R"({"boot-source": {"kernel_image_path": ")" << guest("exit_status")
+                      << R"(", "boot_args": "exit=42 marker=from-the-file"},
+    "machine-config": {"vcpu_count": 2, "mem_size_mib": 64}})";
+  auto r = run_process({vireo_bin(), "run", "--config-file", path});
+  EXPECT_EQ(r.exit_status, (42 << 1) | 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("cmdline: exit=42 marker=from-the-file"), std::string::npos) << r.out;
+  std::ofstream(path) << R"({"boot-source": {"kernel_image_path": ")" << guest("exit_status")
+                      << R"("}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "smt": true}})";
+  auto bad = run_process({vireo_bin(), "run", "--config-file", path});
+  EXPECT_EQ(bad.exit_status, 2);
+  EXPECT_EQ(bad.err, "vireo: --config-file " + path +
+                         ": `machine-config.smt`: true is not supported (vCPUs are one thread per "
+                         "core); leave it out or set false\n");
+  ::unlink(path.c_str());
 }
 
 }  // namespace
