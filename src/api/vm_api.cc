@@ -118,6 +118,12 @@ HttpResponse VmApi::put_actions(const std::string& body) {
   if (!j.ok()) return bad_request(j.error().message());
   auto action = body_one_of(*j, "action_type", {"FlushMetrics", "InstanceStart", "SendCtrlAltDel"});
   if (!action.ok()) return bad_request(action.error().message());
+  if (*action == "SendCtrlAltDel") {
+    if (vm_.state() == InstanceState::kNotStarted)
+      return bad_request("The requested operation is not supported before starting the microVM.");
+    if (auto r = vm_.send_ctrl_alt_del(); !r.ok()) return bad_request(r.error().message());
+    return no_content();
+  }
   if (*action == "InstanceStart") {
     if (vm_.state() != InstanceState::kNotStarted)
       return bad_request("The requested operation is not supported after starting the microVM.");

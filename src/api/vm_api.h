@@ -10,8 +10,9 @@
 //                          --config-file (boot-source, machine-config, drives, ...)
 //   PATCH /vm              {"state": "Paused" | "Resumed"}: 204
 //   PUT  /actions          {"action_type": "InstanceStart" | "SendCtrlAltDel" |
-//                          "FlushMetrics"}: InstanceStart of a started VM is refused as
-//                          Firecracker refuses it; the other two are not built yet (400)
+//                          "FlushMetrics"}: SendCtrlAltDel types Ctrl-Alt-Del on the
+//                          i8042 keyboard (204); InstanceStart of a started VM is refused
+//                          as Firecracker refuses it; FlushMetrics is not built yet (400)
 // Everything else is Firecracker's 400 "Invalid request method and/or path". Bodies are
 // checked as Firecracker's serde models check them: JSON objects with exactly the known
 // fields, of the right types and values; every refusal is a 400 whose fault_message
@@ -33,6 +34,7 @@ class VmControl {
   virtual InstanceState state() const = 0;
   virtual Result<void> pause() = 0;
   virtual Result<void> resume() = 0;
+  virtual Result<void> send_ctrl_alt_del() = 0;
   virtual const vmm::VmConfig& config() const = 0;
 };
 

@@ -46,6 +46,9 @@ class RunnerControl : public api::VmControl {
   }
   Result<void> pause() override { return vm_ ? vm_->pause() : Result<void>{}; }
   Result<void> resume() override { return vm_ ? vm_->resume() : Result<void>{}; }
+  Result<void> send_ctrl_alt_del() override {
+    return vm_ ? vm_->send_ctrl_alt_del() : Result<void>{};
+  }
   const VmConfig& config() const override { return cfg_; }
 
  private:

@@ -221,8 +221,10 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
                                 devices::Serial::kRegisterCount, layout::kIrqCom1));
   VIREO_TRY(devices_->add_fixed("rtc", std::make_shared<devices::Rtc>(), BusKind::kPio,
                                 layout::kPortRtc, devices::Rtc::kPortCount, layout::kIrqRtc));
+  i8042_ = std::make_shared<devices::I8042>([this] { request_stop({StopReason::kReset}); },
+                                            std::make_shared<IrqLine>(vm_, layout::kIrqI8042Kbd));
   VIREO_TRY(devices_->add_fixed(
-      "i8042", std::make_shared<devices::I8042>([this] { request_stop({StopReason::kReset}); }),
+      "i8042", i8042_,
       BusKind::kPio, layout::kPortI8042, devices::I8042::kPortSpan, layout::kIrqI8042Kbd));
   VIREO_TRY(devices_->add_fixed("debug-exit",
                                 std::make_shared<devices::DebugExit>([this](uint32_t v) {
@@ -415,6 +417,12 @@ Result<void> Vm::resume() {
   for (auto& v : vcpus_) v->resume();
   paused_ = false;
   if (!r.ok()) return r.error().context("resuming the VM");
+  return {};
+}
+
+Result<void> Vm::send_ctrl_alt_del() {
+  if (!i8042_->send_ctrl_alt_del())
+    return Error("the guest's keyboard is not listening (no driver enabled it, or its buffer is full)");
   return {};
 }
 

@@ -10,6 +10,7 @@
 #include "arch/x86/host_profile.h"
 #include "arch/x86/kernel_loader.h"
 #include "devices/bus.h"
+#include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
@@ -45,6 +46,9 @@ class Vm {
   // Devices first, then the clock, then the vCPUs. Does nothing if not paused.
   Result<void> resume();
   bool paused() const { return paused_; }
+  // Types Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel): a Linux
+  // guest with a keyboard driver reboots, or does what its init asks for instead.
+  Result<void> send_ctrl_alt_del();
   // The vCPUs' states, in vCPU order.
   std::vector<VcpuState> vcpu_states() const;
   // The VM's kvmclock now, in nanoseconds (KVM_GET_CLOCK).
@@ -105,6 +109,7 @@ class Vm {
   devices::Bus pio_bus_;
   devices::Bus mmio_bus_;
   std::shared_ptr<devices::Serial> serial_;
+  std::shared_ptr<devices::I8042> i8042_;
   std::shared_ptr<virtio::Console> virtio_console_;  // with --console virtio
   std::unique_ptr<MsiRouting> msi_routing_;  // with --transport pci (outlives the devices)
   std::unique_ptr<DeviceManager> devices_;

@@ -1,5 +1,7 @@
-// The i8042 keyboard controller, with nothing plugged in: enough for the reset line and
-// for Linux's i8042 driver to probe it quickly and find no devices.
+// The i8042 keyboard controller with a PS/2 keyboard on its first port and nothing on
+// the aux port: enough for the reset line, for Linux's i8042 driver to probe it quickly,
+// for atkbd to find a keyboard, and for the VMM to type Ctrl-Alt-Del (Firecracker's
+// SendCtrlAltDel) so that the guest reboots or shuts down as its init decides.
 //
 // Ports: offset 0 = 0x60 (data), offset 4 = 0x64 (status on read, command on write).
 // Register it as ONE range, base 0x60, kPortSpan (5) ports; offsets 1-3 (0x61-0x63) read
@@ -28,23 +30,32 @@
 //   0xdd/0xdf disable/enable A20 (output-port bit 1; A20 is not gated).
 //   0xf0-0xff pulse output-port bits 3:0 that are 0 in the command: 0xfe pulses bit 0,
 //        the reset line (what Linux's reboot=k and most BIOSes use).
-//   0xd4 (next data byte to the aux device) and any data byte written without a pending
-//   command (to the keyboard) are dropped: nothing is attached, nothing answers. Linux's
-//   atkbd then times out on its probe commands (asynchronously) and registers no keyboard.
-//   Other commands are ignored.
+//   0xd4 (next data byte to the aux device) is dropped: no mouse answers. Other commands
+//   are ignored.
+//
+// The keyboard: a data byte written without a pending controller command goes to it, and
+// it answers through a queue of its own that feeds the output buffer whenever that is
+// empty: ACK (0xfa) to everything, and 0xf2 (identify) -> ACK, 0xab, 0x83 (0x41 while
+// the controller translates), 0xff (reset) -> ACK, 0xaa, 0xee (echo) -> 0xee, 0xf0 0x00
+// (which scancode set) -> ACK, ACK, 0x02; 0xed, 0xf3 and 0xf0 take an argument byte
+// (ACKed too). 0xf5/0xf4 stop and start scanning; keys are typed only while scanning.
+// Keyboard bytes raise IRQ 1 (a rising edge each) while the command byte enables the
+// keyboard interrupt; controller answers do not (drivers poll for those).
 //
 // A reset calls on_reset (outside the device lock, from the vCPU thread that wrote the
-// command); the VMM stops or restarts the VM. No interrupts are generated (IRQ 1/12 are
-// not connected): with nothing attached, only command responses ever fill the output
-// buffer, and drivers poll for those.
+// command); the VMM stops or restarts the VM.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "devices/bus_device.h"
+#include "devices/irq.h"
 
 namespace vireo::devices {
 
@@ -52,9 +63,14 @@ struct I8042State {
   uint8_t command_byte = 0x45;
   uint8_t output_port = 0x03;    // reset line inactive (high), A20 enabled
   std::optional<uint8_t> output;
+  bool output_from_kbd = false;  // the output byte came from the keyboard (interrupts)
   uint8_t last_output = 0;       // the data port reads the last byte again when empty
   uint8_t pending = 0;           // command waiting for its data byte, 0 if none
   bool last_write_command = false;
+  // The keyboard.
+  std::vector<uint8_t> kbd_queue;  // its bytes not yet in the output buffer
+  uint8_t kbd_pending = 0;         // its command waiting for an argument byte, 0 if none
+  bool kbd_scanning = true;
   bool operator==(const I8042State&) const = default;
 };
 
@@ -80,8 +96,15 @@ class I8042 : public BusDevice {
   static constexpr uint8_t kSelfTestOk = 0x55, kInterfaceTestOk = 0x00,
                            kAuxInterfaceTestResult = 0x02;
 
-  // `on_reset` (may be empty) is called when the guest pulses or drives the reset line.
-  explicit I8042(std::function<void()> on_reset);
+  static constexpr size_t kKbdQueueMax = 16;  // a PS/2 keyboard's buffer
+
+  // `on_reset` (may be empty) is called when the guest pulses or drives the reset line;
+  // `irq` (may be null) is the keyboard interrupt, IRQ 1.
+  explicit I8042(std::function<void()> on_reset, std::shared_ptr<Irq> irq = nullptr);
+
+  // Types Ctrl-Alt-Del (pressed and released) on the keyboard. False if the keyboard is
+  // not scanning (the guest has not enabled it) or its buffer is full.
+  bool send_ctrl_alt_del();
 
   std::string_view name() const override { return "i8042"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -91,16 +114,25 @@ class I8042 : public BusDevice {
   Result<void> restore(const DeviceState& state) override;
   std::vector<uint8_t> aml(const Placement& where) const override;
   I8042State state() const;
-  static constexpr uint32_t kStateVersion = 1;
+  static constexpr uint32_t kStateVersion = 2;  // 1: before the keyboard (still read)
 
  private:
   uint8_t status() const;
   uint8_t read_data();
   bool command(uint8_t cmd);     // returns true when it resets
   bool data_write(uint8_t v);    // returns true when it resets
+  void keyboard_write(uint8_t v);
+  // Puts a controller answer in the output buffer (no interrupt).
+  void controller_answer(uint8_t v);
+  void kbd_answer(std::initializer_list<uint8_t> bytes);
+  // Moves the next keyboard byte into an empty output buffer and drives IRQ 1.
+  void pump();
+  void update_irq();
 
   mutable std::mutex mu_;
   std::function<void()> on_reset_;
+  std::shared_ptr<Irq> irq_;
+  bool irq_level_ = false;
   I8042State s_;
 };
 

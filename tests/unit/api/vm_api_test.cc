@@ -22,10 +22,16 @@ class RecordingVm : public VmControl {
     state_ = InstanceState::kRunning;
     return {};
   }
+  Result<void> send_ctrl_alt_del() override {
+    ++ctrl_alt_dels;
+    if (keyboard_off) return Error("the guest's keyboard is not listening");
+    return {};
+  }
   const vmm::VmConfig& config() const override { return cfg; }
 
   InstanceState state_ = InstanceState::kRunning;
-  int pauses = 0, resumes = 0;
+  int pauses = 0, resumes = 0, ctrl_alt_dels = 0;
+  bool keyboard_off = false;
   vmm::VmConfig cfg;
 };
 
@@ -104,6 +110,20 @@ TEST(VmApi, InstanceStartAfterStartIsFirecrackersError) {
   r = api.handle({"PUT", "/actions", R"({"action_type":"Reboot"})"});
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(fault(r).find("expected `FlushMetrics`, `InstanceStart` or `SendCtrlAltDel`"), std::string::npos) << r.body;
+}
+
+TEST(VmApi, SendCtrlAltDelTypesItOrSaysWhyNot) {
+  RecordingVm vm;
+  VmApi api(vm);
+  EXPECT_EQ(api.handle({"PUT", "/actions", R"({"action_type":"SendCtrlAltDel"})"}).status, 204);
+  EXPECT_EQ(vm.ctrl_alt_dels, 1);
+  vm.keyboard_off = true;
+  auto r = api.handle({"PUT", "/actions", R"({"action_type":"SendCtrlAltDel"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(fault(r), "the guest's keyboard is not listening");
+  vm.state_ = InstanceState::kNotStarted;
+  EXPECT_EQ(api.handle({"PUT", "/actions", R"({"action_type":"SendCtrlAltDel"})"}).status, 400);
+  EXPECT_EQ(vm.ctrl_alt_dels, 2);
 }
 
 TEST(VmApi, UnknownPathsAndMethodsAreFirecrackers400) {

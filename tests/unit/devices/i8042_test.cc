@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <vector>
+
+#include "fake_irq.h"
+
 namespace vireo::devices {
 namespace {
 
@@ -155,15 +160,110 @@ TEST(I8042, KeyboardOutputBufferWrite) {
   EXPECT_EQ(k.read_data(), 0x1c);
 }
 
-TEST(I8042, NothingIsAttached) {
+TEST(I8042, NoMouseIsAttached) {
   Kbc k;
   for (int c : {0xad, 0xae, 0xa7, 0xa8, 0xff, 0x00, 0x90, 0xc0}) k.cmd(static_cast<uint8_t>(c));
-  k.data(0xf4);  // keyboard enable: no keyboard, no answer
-  k.data(0xff);  // keyboard reset
   k.cmd(I8042::kCmdWriteAux);
   k.data(0xf4);  // mouse enable: no mouse
+  k.cmd(I8042::kCmdWriteAux);
+  k.data(0xff);  // mouse reset
   EXPECT_EQ(k.resets, 0);
   EXPECT_FALSE(k.obf());
+}
+
+// What Linux's atkbd does (ps2_command: a byte to the keyboard, its answers by interrupt)
+// to find the keyboard and turn it on; every answer raises IRQ 1 once.
+struct KbcWithIrq : Kbc {
+  std::shared_ptr<FakeIrq> irq = std::make_shared<FakeIrq>();
+  I8042 dev2{nullptr, irq};
+  void data2(uint8_t d) { dev2.write(I8042::kDataOffset, std::span<const uint8_t>(&d, 1)); }
+  void cmd2(uint8_t c) { dev2.write(I8042::kStatusOffset, std::span<const uint8_t>(&c, 1)); }
+  uint8_t read2() {
+    uint8_t v;
+    dev2.read(I8042::kDataOffset, std::span<uint8_t>(&v, 1));
+    return v;
+  }
+  bool obf2() {
+    uint8_t v;
+    dev2.read(I8042::kStatusOffset, std::span<uint8_t>(&v, 1));
+    return v & I8042::kStatusOutputFull;
+  }
+  // Everything the keyboard has said, as the interrupt handler would read it.
+  std::vector<uint8_t> drain() {
+    std::vector<uint8_t> got;
+    while (obf2()) got.push_back(read2());
+    return got;
+  }
+};
+
+TEST(I8042, LinuxAtkbdFindsAndEnablesTheKeyboard) {
+  KbcWithIrq k;
+  using V = std::vector<uint8_t>;
+  k.data2(0xf2);  // ATKBD_CMD_GETID (translated: the second ID byte reads 0x41)
+  EXPECT_EQ(k.irq->rising_edges(), 1u);
+  EXPECT_EQ(k.drain(), (V{0xfa, 0xab, 0x41}));
+  EXPECT_EQ(k.irq->rising_edges(), 3u) << "one interrupt per byte";
+  EXPECT_FALSE(k.irq->level());
+  k.data2(0xf5);  // ATKBD_CMD_RESET_DIS
+  k.data2(0xed);  // ATKBD_CMD_SETLEDS and its argument
+  k.data2(0x00);
+  k.data2(0xf3);  // ATKBD_CMD_SETREP and its argument
+  k.data2(0x20);
+  k.data2(0xf4);  // ATKBD_CMD_ENABLE
+  EXPECT_EQ(k.drain(), (V{0xfa, 0xfa, 0xfa, 0xfa, 0xfa, 0xfa}));
+  k.data2(0xf0);  // which scancode set?
+  k.data2(0x00);
+  EXPECT_EQ(k.drain(), (V{0xfa, 0xfa, 0x02}));
+  k.data2(0xff);  // reset: ACK, then the self-test result
+  k.data2(0xee);  // echo
+  EXPECT_EQ(k.drain(), (V{0xfa, 0xaa, 0xee}));
+  // Untranslated, the identity is the keyboard's own.
+  k.cmd2(I8042::kCmdWriteCommandByte);
+  k.data2(0x05);
+  k.data2(0xf2);
+  EXPECT_EQ(k.drain(), (V{0xfa, 0xab, 0x83}));
+}
+
+TEST(I8042, CtrlAltDelIsTypedWhileTheKeyboardScans) {
+  KbcWithIrq k;
+  using V = std::vector<uint8_t>;
+  ASSERT_TRUE(k.dev2.send_ctrl_alt_del());
+  EXPECT_TRUE(k.irq->level());
+  // Set 1 while translating: Ctrl, Alt, Del pressed, then released in reverse.
+  EXPECT_EQ(k.drain(), (V{0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d}));
+  EXPECT_EQ(k.irq->rising_edges(), 8u);
+  // Set 2 otherwise.
+  k.cmd2(I8042::kCmdWriteCommandByte);
+  k.data2(0x05);
+  ASSERT_TRUE(k.dev2.send_ctrl_alt_del());
+  EXPECT_EQ(k.drain(), (V{0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14}));
+  // A keyboard the guest disabled types nothing; a full buffer takes nothing.
+  k.data2(0xf5);
+  k.drain();
+  EXPECT_FALSE(k.dev2.send_ctrl_alt_del());
+  EXPECT_FALSE(k.obf2());
+  k.data2(0xf4);
+  k.drain();
+  ASSERT_TRUE(k.dev2.send_ctrl_alt_del());
+  EXPECT_FALSE(k.dev2.send_ctrl_alt_del()) << "16 bytes of buffer: 11 + 11 do not fit";
+}
+
+TEST(I8042, KeyboardInterruptFollowsTheCommandByte) {
+  KbcWithIrq k;
+  k.cmd2(I8042::kCmdWriteCommandByte);
+  k.data2(0x44);  // keyboard interrupt off
+  ASSERT_TRUE(k.dev2.send_ctrl_alt_del());
+  EXPECT_FALSE(k.irq->level()) << "polled, not interrupting";
+  EXPECT_TRUE(k.obf2());
+  k.cmd2(I8042::kCmdWriteCommandByte);
+  k.data2(0x45);  // on again: the waiting byte interrupts now
+  EXPECT_TRUE(k.irq->level());
+  // A controller answer neither interrupts nor loses the keyboard's byte.
+  k.cmd2(I8042::kCmdSelfTest);
+  EXPECT_FALSE(k.irq->level());
+  EXPECT_EQ(k.read2(), 0x55);
+  EXPECT_TRUE(k.irq->level());
+  EXPECT_EQ(k.read2(), 0x1d) << "Ctrl comes back after the controller's answer";
 }
 
 TEST(I8042, GapPortsFloat) {
