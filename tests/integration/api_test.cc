@@ -11,9 +11,12 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <regex>
+#include <utility>
 #include <string>
 
 #include "support/kvm_required.h"
+#include "support/linux_fixture.h"
 #include "support/vm_test.h"
 
 namespace vireo::test {
@@ -124,6 +127,56 @@ TEST_F(ApiOnARunningVm, SocketInUseIsOneLineAndStatus2) {
   EXPECT_EQ(second.err, "vireo: --api-sock: " + sock_ + " is in use by another program\n");
   first.send_signal(SIGTERM);
   first.wait(30s);
+}
+
+// Firecracker's getting-started flow on Debian's cloud kernel (its i8042 and atkbd
+// drivers built in): the guest prints its uptime five times a second; paused, it prints
+// nothing and its clock stands still; resumed, it goes on where it was; Ctrl-Alt-Del
+// through the API makes its init power off cleanly, and vireo exits with status 0.
+TEST(DebianKernelApi, PauseResumeAndCtrlAltDelPowerOff) {
+  VIREO_REQUIRE_KVM();
+  const std::string dir = debian_dir();
+  VIREO_REQUIRE_DEBIAN(dir);
+  char tmp[] = "/tmp/vireo-api-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmp), nullptr);
+  const std::string sock = std::string(tmp) + "/api.sock";
+  const std::string cmd = "echo ready-$((40+2)); i=0; while :; do i=$((i+1)); "
+                          "echo tick-$i-up-$(cut -d' ' -f1 /proc/uptime); sleep 0.2; done";
+  Process p({vireo_bin(), "run", "--kernel", dir + "/vmlinuz", "--initrd", dir + "/initramfs.cpio",
+             "--memory", "256M", "--api-sock", sock, "--cmdline",
+             "console=ttyS0 vireo.then=reboot vireo.cmd=\"" + cmd + "\""});
+  ASSERT_TRUE(p.wait_for_output("ready-42", 600s)) << p.out();
+  ASSERT_TRUE(p.wait_for_output("AT Translated Set 2 keyboard", 60s)) << p.out();
+  ASSERT_TRUE(p.wait_for_output("tick-5-", 60s)) << p.out();
+
+  // The last tick's number and uptime in `out`.
+  auto last_tick = [](const std::string& out) {
+    std::smatch m;
+    std::pair<int, double> last{-1, 0};
+    std::regex re(R"(tick-(\d+)-up-([0-9.]+))");
+    for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it)
+      last = {std::stoi((*it)[1].str()), std::stod((*it)[2].str())};
+    return last;
+  };
+  EXPECT_EQ(http(sock, "PATCH", "/vm", R"({"state": "Paused"})").rfind("HTTP/1.1 204", 0), 0u);
+  p.wait_for_output("\n~never~", 500ms);  // what was on its way
+  const auto at_pause = last_tick(p.out());
+  p.wait_for_output("\n~never~", 3s);
+  EXPECT_EQ(last_tick(p.out()).first, at_pause.first) << "the guest ticked while paused";
+  EXPECT_EQ(http(sock, "PATCH", "/vm", R"({"state": "Resumed"})").rfind("HTTP/1.1 204", 0), 0u);
+  ASSERT_TRUE(p.wait_for_output("tick-" + std::to_string(at_pause.first + 3) + "-", 60s)) << p.out();
+  // The guest's clock left the 3 s pause out: a few ticks later it is not 3 s ahead.
+  const auto after = last_tick(p.out());
+  const double ticks_time = 0.2 * (after.first - at_pause.first);
+  EXPECT_LT(after.second - at_pause.second, ticks_time + 2.0)
+      << "uptime " << at_pause.second << " -> " << after.second << " over " << after.first - at_pause.first << " ticks";
+
+  const std::string r = http(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
+  EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
+  auto done = p.wait(120s);
+  EXPECT_EQ(done.exit_status, 0) << done.out << done.err;
+  EXPECT_NE(done.out.find("VIREO-INIT: ctrl-alt-del"), std::string::npos) << done.out;
+  ::rmdir(tmp);
 }
 
 // The third way to describe a VM: Firecracker's configuration file.
