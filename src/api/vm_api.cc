@@ -1,5 +1,6 @@
 #include "api/vm_api.h"
 
+#include "api/config_file.h"
 #include "api/json_checks.h"
 
 #include <fmt/format.h>
@@ -54,12 +55,71 @@ json machine_config_json(const vmm::VmConfig& c) {
 }  // namespace
 
 HttpResponse VmApi::handle(const HttpRequest& r) {
+  if (r.method == "PUT") {
+    for (const char* section : {"boot-source", "machine-config", "vsock", "balloon", "entropy"})
+      if (r.path == std::string("/") + section) return put_section(section, r.body);
+    if (r.path.starts_with("/drives/") && r.path.size() > 8)
+      return put_item("drives", "drive_id", r.path.substr(8), r.body);
+    if (r.path.starts_with("/network-interfaces/") && r.path.size() > 20)
+      return put_item("network-interfaces", "iface_id", r.path.substr(20), r.body);
+  }
   if (r.method == "GET" && r.path == "/") return instance_info();
   if (r.method == "GET" && r.path == "/machine-config") return machine_config();
   if (r.method == "GET" && r.path == "/vm/config") return vm_config();
   if (r.method == "PATCH" && r.path == "/vm") return patch_vm(r.body);
   if (r.method == "PUT" && r.path == "/actions") return put_actions(r.body);
   return bad_request(fmt::format("Invalid request method and/or path: {} {}.", r.method, r.path));
+}
+
+Result<vmm::VmConfig> VmApi::check_pending(json doc) {
+  if (!doc.contains("boot-source")) doc["boot-source"] = {{"kernel_image_path", "-"}};
+  return config_from_json(doc.dump());
+}
+
+HttpResponse VmApi::put_section(const std::string& section, const std::string& body) {
+  auto j = parse_json(body);
+  if (!j.ok()) return bad_request(fmt::format("{}{}", kDeserializing, j.error().message()));
+  if (vm_.state() != InstanceState::kNotStarted)
+    return bad_request("The requested operation is not supported after starting the microVM.");
+  json trial = pending_;
+  trial[section] = *j;
+  if (auto c = check_pending(trial); !c.ok()) return bad_request(c.error().message());
+  pending_ = std::move(trial);
+  return no_content();
+}
+
+HttpResponse VmApi::put_item(const std::string& list, const char* id_field, const std::string& id,
+                             const std::string& body) {
+  auto j = parse_json(body);
+  if (!j.ok()) return bad_request(fmt::format("{}{}", kDeserializing, j.error().message()));
+  if (vm_.state() != InstanceState::kNotStarted)
+    return bad_request("The requested operation is not supported after starting the microVM.");
+  if (!j->is_object() || !j->contains(id_field) || (*j)[id_field] != id)
+    return bad_request("The id from the path does not match the id from the body!");
+  json trial = pending_;
+  json& items = trial[list];
+  if (!items.is_array()) items = json::array();
+  bool replaced = false;
+  for (auto& item : items) {
+    if (item.is_object() && item.value(id_field, json()) == id) {
+      item = *j;
+      replaced = true;
+    }
+  }
+  if (!replaced) items.push_back(*j);
+  if (auto c = check_pending(trial); !c.ok()) return bad_request(c.error().message());
+  pending_ = std::move(trial);
+  return no_content();
+}
+
+HttpResponse VmApi::instance_start() {
+  if (!pending_.contains("boot-source"))
+    return bad_request("Cannot start the microVM without a kernel: PUT /boot-source first.");
+  auto cfg = config_from_json(pending_.dump());
+  if (!cfg.ok()) return bad_request(cfg.error().message());
+  if (auto r = vm_.start(*cfg); !r.ok())
+    return bad_request(fmt::format("Start microvm error: {}", r.error().message()));
+  return no_content();
 }
 
 HttpResponse VmApi::instance_info() const {
@@ -69,9 +129,16 @@ HttpResponse VmApi::instance_info() const {
                   {"vmm_version", VIREO_VERSION}});
 }
 
-HttpResponse VmApi::machine_config() const { return ok_json(machine_config_json(vm_.config())); }
+HttpResponse VmApi::machine_config() const {
+  if (vm_.state() == InstanceState::kNotStarted) {  // what the API said so far, or the defaults
+    auto c = check_pending(pending_);
+    if (c.ok()) return ok_json(machine_config_json(*c));
+  }
+  return ok_json(machine_config_json(vm_.config()));
+}
 
 HttpResponse VmApi::vm_config() const {
+  if (vm_.state() == InstanceState::kNotStarted) return ok_json(pending_);  // the document so far
   const vmm::VmConfig& c = vm_.config();
   json boot = {{"kernel_image_path", c.kernel_path}, {"boot_args", c.cmdline}};
   if (c.initrd_path) boot["initrd_path"] = *c.initrd_path;
@@ -127,8 +194,7 @@ HttpResponse VmApi::put_actions(const std::string& body) {
   if (*action == "InstanceStart") {
     if (vm_.state() != InstanceState::kNotStarted)
       return bad_request("The requested operation is not supported after starting the microVM.");
-    return bad_request("vireo starts the VM given on its command line by itself (an empty "
-                       "process configured through the API is not built yet).");
+    return instance_start();
   }
   return bad_request(fmt::format("{} is not built into vireo yet.", *action));
 }

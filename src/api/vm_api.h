@@ -3,6 +3,12 @@
 // handlers act on the VM directly, through VmControl.
 //
 // Served so far:
+//   Before InstanceStart (vireo run --api-sock PATH alone), the machine is described piece
+//   by piece, each piece checked as the config file's section is (api/config_file.h):
+//   PUT  /boot-source, /machine-config, /vsock, /balloon, /entropy
+//   PUT  /drives/{drive_id}, /network-interfaces/{iface_id}   (added, or replaced by id)
+//   PUT  /actions {"action_type": "InstanceStart"}: builds and boots it
+//   After the start these are Firecracker's 400 "not supported after starting".
 //   GET  /                 InstanceInfo: app_name, id, state ("Not started", "Running",
 //                          "Paused"), vmm_version
 //   GET  /machine-config   vcpu_count, mem_size_mib, smt, track_dirty_pages
@@ -18,6 +24,8 @@
 // fields, of the right types and values; every refusal is a 400 whose fault_message
 // names the field and what it may be, and changes nothing.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include "api/http_connection.h"
 #include "util/result.h"
@@ -35,6 +43,9 @@ class VmControl {
   virtual Result<void> pause() = 0;
   virtual Result<void> resume() = 0;
   virtual Result<void> send_ctrl_alt_del() = 0;
+  // InstanceStart: builds the machine `machine` describes (with the VMM's other
+  // settings) and runs it. Fails, changing nothing, if it cannot be built.
+  virtual Result<void> start(const vmm::VmConfig& machine) = 0;
   virtual const vmm::VmConfig& config() const = 0;
 };
 
@@ -45,12 +56,20 @@ class VmApi {
 
  private:
   HttpResponse patch_vm(const std::string& body);
+  HttpResponse put_section(const std::string& section, const std::string& body);
+  HttpResponse put_item(const std::string& list, const char* id_field, const std::string& id,
+                        const std::string& body);
+  HttpResponse instance_start();
+  // `doc` as a configuration (a placeholder kernel while no boot-source was given).
+  static Result<vmm::VmConfig> check_pending(nlohmann::json doc);
   HttpResponse put_actions(const std::string& body);
   HttpResponse instance_info() const;
   HttpResponse machine_config() const;
   HttpResponse vm_config() const;
 
   VmControl& vm_;
+  // Before InstanceStart: the machine so far, as a Firecracker config document.
+  nlohmann::json pending_ = nlohmann::json::object();
 };
 
 }  // namespace vireo::api

@@ -13,6 +13,10 @@ namespace vireo::cli {
 
 namespace {
 
+// The flags that describe the machine (what a config file or the API describes instead).
+constexpr const char* kMachineFlags[] = {"--kernel", "--initrd", "--cmdline", "--cpus", "--memory",
+                                         "--disk", "--net", "--vsock", "--balloon", "--rng"};
+
 constexpr const char* kVersionText = "vireo " VIREO_VERSION;
 
 std::string one_line(std::string s) {
@@ -230,8 +234,7 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   if (config_file) {
     // The file describes the machine; the flags that would too are refused, the others
     // (--api-sock, --transport, --on-reboot, ...) apply as usual.
-    for (const char* flag : {"--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--disk",
-                             "--net", "--vsock", "--balloon", "--rng"}) {
+    for (const char* flag : kMachineFlags) {
       if (run->count(flag) > 0) {
         result.err = fmt::format("--config-file describes the VM: leave out {}", flag);
         result.exit_code = vmm::exit_code::kUsageError;
@@ -244,16 +247,19 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
       result.exit_code = vmm::exit_code::kUsageError;
       return result;
     }
-    cfg.kernel_path = file->kernel_path;
-    cfg.initrd_path = file->initrd_path;
-    cfg.cmdline = file->cmdline;
-    cfg.cpus = file->cpus;
-    cfg.memory = file->memory;
-    cfg.disks = file->disks;
-    cfg.nets = file->nets;
-    cfg.vsock = file->vsock;
-    cfg.balloon = file->balloon;
-    cfg.rng = file->rng;
+    vmm::take_machine(cfg, *file);
+  } else if (cfg.kernel_path.empty() && cfg.api_sock) {
+    // Only the API socket: the VM is configured through the API and checked when
+    // InstanceStart comes; the flags that describe the machine need --kernel.
+    for (const char* flag : kMachineFlags) {
+      if (run->count(flag) > 0) {
+        result.err = fmt::format("{} needs --kernel (with --api-sock alone, the API configures the VM)", flag);
+        result.exit_code = vmm::exit_code::kUsageError;
+        return result;
+      }
+    }
+    result.run = cfg;
+    return result;
   }
   if (auto v = vmm::validate(cfg); !v.ok()) {
     result.err = v.error().message();

@@ -195,6 +195,19 @@ Result<DiskConfig> parse_disk(std::string_view spec, size_t index) {
   return d;
 }
 
+void take_machine(VmConfig& into, const VmConfig& from) {
+  into.kernel_path = from.kernel_path;
+  into.initrd_path = from.initrd_path;
+  into.cmdline = from.cmdline;
+  into.cpus = from.cpus;
+  into.memory = from.memory;
+  into.disks = from.disks;
+  into.nets = from.nets;
+  into.vsock = from.vsock;
+  into.balloon = from.balloon;
+  into.rng = from.rng;
+}
+
 Result<void> validate(const VmConfig& cfg) {
   if (cfg.kernel_path.empty()) return Error("--kernel is required");
   if (cfg.cpus == 0 || cfg.cpus > kMaxCpus)

@@ -99,6 +99,12 @@ struct VmConfig {
   std::optional<std::string> api_sock;     // --api-sock: serve the REST API there
 };
 
+// Copies what describes the machine (kernel, initrd, command line, vCPUs, memory and
+// devices) from `from` into `into`, keeping `into`'s other settings (console, transport,
+// API socket, reboot policy, ...): a config file or the API describes the machine, the
+// flags the rest.
+void take_machine(VmConfig& into, const VmConfig& from);
+
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.
 Result<void> validate(const VmConfig& cfg);
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -35,24 +36,45 @@ enum Token : uint64_t {
   kTokApi = 64,  // and the API connections after it (api::ApiServer::attach)
 };
 
-// The API's view of the VM of the moment: none between a reset and the next boot.
+// The API's view of the VMM: the configuration (the flags, plus the machine the API
+// described before InstanceStart), whether it started, and the VM of the moment (none
+// between a reset and the next boot).
 class RunnerControl : public api::VmControl {
  public:
-  explicit RunnerControl(const VmConfig& cfg) : cfg_(cfg) {}
+  using Build = std::function<Result<std::unique_ptr<Vm>>(const VmConfig&)>;
+  RunnerControl(const VmConfig& flags, Build build)
+      : active_(flags), build_(std::move(build)), started_(!flags.kernel_path.empty()) {}
   void set_vm(Vm* vm) { vm_ = vm; }
   api::InstanceState state() const override {
-    if (!vm_) return api::InstanceState::kNotStarted;
-    return vm_->paused() ? api::InstanceState::kPaused : api::InstanceState::kRunning;
+    if (!started_) return api::InstanceState::kNotStarted;
+    return vm_ && vm_->paused() ? api::InstanceState::kPaused : api::InstanceState::kRunning;
   }
   Result<void> pause() override { return vm_ ? vm_->pause() : Result<void>{}; }
   Result<void> resume() override { return vm_ ? vm_->resume() : Result<void>{}; }
   Result<void> send_ctrl_alt_del() override {
     return vm_ ? vm_->send_ctrl_alt_del() : Result<void>{};
   }
-  const VmConfig& config() const override { return cfg_; }
+  // Builds the VM the API described (with the flags' other settings); it runs as soon
+  // as the main loop takes it (take_built()).
+  Result<void> start(const VmConfig& machine) override {
+    if (started_) return Error("The requested operation is not supported after starting the microVM.");
+    VmConfig c = active_;
+    take_machine(c, machine);
+    VIREO_TRY(validate(c));
+    VIREO_ASSIGN_OR_RETURN(built_, build_(c));
+    active_ = std::move(c);
+    started_ = true;
+    return {};
+  }
+  const VmConfig& config() const override { return active_; }
+  bool started() const { return started_; }
+  std::unique_ptr<Vm> take_built() { return std::move(built_); }
 
  private:
-  const VmConfig& cfg_;
+  VmConfig active_;
+  Build build_;
+  bool started_;
+  std::unique_ptr<Vm> built_;  // by start(), until the main loop runs it
   Vm* vm_ = nullptr;
 };
 
@@ -64,15 +86,18 @@ void print_error(const std::string& line) { fmt::print(stderr, "vireo: {}\n", li
 // Runs one VM instance; returns its stop event.
 Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
                            SerialConsole& console, const EventFd& wake, api::ApiServer* api,
-                           RunnerControl& control) {
+                           RunnerControl& control, std::unique_ptr<Vm> built) {
   std::optional<SymbolMap> symbols;
   if (cfg.profile_symbols) {
     VIREO_ASSIGN_OR_RETURN(auto m, SymbolMap::load(*cfg.profile_symbols));
     symbols = std::move(m);
   }
-  auto vm_r = Vm::create(cfg, [&wake] { wake.signal(); });
-  if (!vm_r.ok()) return vm_r.error();
-  auto vm = std::move(*vm_r);
+  std::unique_ptr<Vm> vm = std::move(built);
+  if (!vm) {
+    auto vm_r = Vm::create(cfg, [&wake] { wake.signal(); });
+    if (!vm_r.ok()) return vm_r.error();
+    vm = std::move(*vm_r);
+  }
   console.attach(&vm->console_port());
   control.set_vm(vm.get());
   struct Detach {  // before the VM goes, on every path
@@ -165,9 +190,39 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
   return ev;
 }
 
+// Serves the API (and signals, and the console's Ctrl-A x) until InstanceStart built the
+// VM; returns the exit status instead if vireo is to end first.
+std::optional<int> wait_for_start(Epoll& epoll, int sigfd, SerialConsole& console,
+                                  api::ApiServer& api, RunnerControl& control) {
+  epoll_event events[8];
+  while (!control.started()) {
+    auto n = epoll.wait(events, 8, -1);
+    if (!n.ok()) {
+      print_error(n.error().message());
+      return exit_code::kVmmError;
+    }
+    for (int i = 0; i < *n; ++i) {
+      const uint64_t token = events[i].data.u64;
+      if (token == kTokSignal) {
+        signalfd_siginfo si;
+        if (::read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+          const StopEvent ev{StopReason::kSignal, si.ssi_signo};
+          fmt::print(stderr, "vireo: {}\n", ev.describe());
+          return ev.exit_status();
+        }
+      } else if (token == kTokStdin) {
+        if (console.on_input() == ConsoleEscape::Action::kQuit) return 0;
+      } else if (api.owns(token)) {
+        api.on_event(token, events[i].events);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-int run_with_console(const VmConfig& cfg) {
+int run_with_console(const VmConfig& flags) {
   // A closed console pipe is an EPIPE to handle, not a signal that kills the VMM (and
   // leaves the terminal raw).
   ::signal(SIGPIPE, SIG_IGN);
@@ -192,12 +247,15 @@ int run_with_console(const VmConfig& cfg) {
                         ConsoleStream(STDOUT_FILENO, ConsoleStream::Direction::kOut), kTokStdin,
                         kTokStdout);
 
-  RunnerControl control(cfg);
+  const EventFd& wake_fd = *wake;
+  RunnerControl control(flags, [&wake_fd](const VmConfig& c) {
+    return Vm::create(c, [&wake_fd] { wake_fd.signal(); });
+  });
   std::unique_ptr<api::ApiServer> api;
   std::optional<api::VmApi> routes;
-  if (cfg.api_sock) {
+  if (flags.api_sock) {
     routes.emplace(control);
-    auto server = api::ApiServer::listen(*cfg.api_sock, [&routes](const api::HttpRequest& r) {
+    auto server = api::ApiServer::listen(*flags.api_sock, [&routes](const api::HttpRequest& r) {
       return routes->handle(r);
     });
     if (!server.ok()) {
@@ -212,9 +270,17 @@ int run_with_console(const VmConfig& cfg) {
   }
 
   RawTerminal raw(STDIN_FILENO);
+  if (!control.started()) {  // --api-sock alone: the API describes the VM, then starts it
+    if (auto waited = wait_for_start(*epoll, sigfd->get(), console, *api, control); waited) {
+      raw.restore();
+      return *waited;
+    }
+  }
+  const VmConfig& cfg = control.config();
   int status = 0;
   for (;;) {
-    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake, api.get(), control);
+    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake, api.get(), control,
+                         control.take_built());
     if (!stop.ok()) {
       raw.restore();
       print_error(stop.error().message());

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <optional>
+
 namespace vireo::api {
 namespace {
 
@@ -27,8 +29,16 @@ class RecordingVm : public VmControl {
     if (keyboard_off) return Error("the guest's keyboard is not listening");
     return {};
   }
+  Result<void> start(const vmm::VmConfig& machine) override {
+    if (fail_start) return Error("cannot read kernel '/k': No such file or directory");
+    started_with = machine;
+    state_ = InstanceState::kRunning;
+    return {};
+  }
   const vmm::VmConfig& config() const override { return cfg; }
 
+  std::optional<vmm::VmConfig> started_with;
+  bool fail_start = false;
   InstanceState state_ = InstanceState::kRunning;
   int pauses = 0, resumes = 0, ctrl_alt_dels = 0;
   bool keyboard_off = false;
@@ -124,6 +134,69 @@ TEST(VmApi, SendCtrlAltDelTypesItOrSaysWhyNot) {
   vm.state_ = InstanceState::kNotStarted;
   EXPECT_EQ(api.handle({"PUT", "/actions", R"({"action_type":"SendCtrlAltDel"})"}).status, 400);
   EXPECT_EQ(vm.ctrl_alt_dels, 2);
+}
+
+// Firecracker's getting-started order: boot source, machine, drives, NIC, then start.
+TEST(VmApi, MachineDescribedPieceByPieceThenStarted) {
+  RecordingVm vm;
+  vm.state_ = InstanceState::kNotStarted;
+  VmApi api(vm);
+  auto put = [&](const std::string& path, const std::string& body) {
+    return api.handle({"PUT", path, body});
+  };
+  EXPECT_EQ(fault(put("/actions", R"({"action_type": "InstanceStart"})")),
+            "Cannot start the microVM without a kernel: PUT /boot-source first.");
+  EXPECT_EQ(put("/boot-source", R"({"kernel_image_path": "/k", "boot_args": "console=ttyS0"})").status, 204);
+  EXPECT_EQ(put("/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 256})").status, 204);
+  EXPECT_EQ(json::parse(api.handle({"GET", "/machine-config", ""}).body)["vcpu_count"], 2);
+  EXPECT_EQ(put("/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/r.ext4",
+                                      "is_root_device": true, "is_read_only": false})").status, 204);
+  EXPECT_EQ(put("/drives/data", R"({"drive_id": "data", "path_on_host": "/old.img", "is_root_device": false})").status, 204);
+  // The same id again replaces the drive.
+  EXPECT_EQ(put("/drives/data", R"({"drive_id": "data", "path_on_host": "/d.img", "is_root_device": false})").status, 204);
+  EXPECT_EQ(put("/network-interfaces/eth0", R"({"iface_id": "eth0", "host_dev_name": "tap0"})").status, 204);
+  EXPECT_EQ(put("/entropy", "{}").status, 204);
+  // Refusals change nothing.
+  auto r = put("/drives/x", R"({"drive_id": "y", "path_on_host": "/y", "is_root_device": false})");
+  EXPECT_EQ(fault(r), "The id from the path does not match the id from the body!");
+  r = put("/machine-config", R"({"vcpu_count": 0, "mem_size_mib": 256})");
+  EXPECT_NE(fault(r).find("`machine-config.vcpu_count`: 0 is out of range"), std::string::npos) << r.body;
+  r = put("/drives/second-root", R"({"drive_id": "second-root", "path_on_host": "/s", "is_root_device": true})");
+  EXPECT_NE(fault(r).find("a second root device"), std::string::npos) << r.body;
+  auto doc = json::parse(api.handle({"GET", "/vm/config", ""}).body);
+  EXPECT_EQ(doc["machine-config"]["vcpu_count"], 2);
+  EXPECT_EQ(doc["drives"].size(), 2u);
+
+  EXPECT_EQ(put("/actions", R"({"action_type": "InstanceStart"})").status, 204);
+  ASSERT_TRUE(vm.started_with);
+  const vmm::VmConfig& c = *vm.started_with;
+  EXPECT_EQ(c.kernel_path, "/k");
+  EXPECT_EQ(c.cmdline, "console=ttyS0 root=/dev/vda rw");
+  EXPECT_EQ(c.cpus, 2u);
+  EXPECT_EQ(c.memory, 256ull << 20);
+  ASSERT_EQ(c.disks.size(), 2u);
+  EXPECT_EQ(c.disks[0].id, "rootfs");
+  EXPECT_EQ(c.disks[1].path, "/d.img");
+  ASSERT_EQ(c.nets.size(), 1u);
+  EXPECT_TRUE(c.rng);
+  // Started: describing the machine is over.
+  r = put("/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 128})");
+  EXPECT_EQ(fault(r), "The requested operation is not supported after starting the microVM.");
+}
+
+TEST(VmApi, InstanceStartThatCannotBuildTheVmLeavesItNotStarted) {
+  RecordingVm vm;
+  vm.state_ = InstanceState::kNotStarted;
+  vm.fail_start = true;
+  VmApi api(vm);
+  ASSERT_EQ(api.handle({"PUT", "/boot-source", R"({"kernel_image_path": "/k"})"}).status, 204);
+  auto r = api.handle({"PUT", "/actions", R"({"action_type": "InstanceStart"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(fault(r), "Start microvm error: cannot read kernel '/k': No such file or directory");
+  EXPECT_EQ(vm.state_, InstanceState::kNotStarted);
+  // Fixed, it starts.
+  vm.fail_start = false;
+  EXPECT_EQ(api.handle({"PUT", "/actions", R"({"action_type": "InstanceStart"})"}).status, 204);
 }
 
 TEST(VmApi, UnknownPathsAndMethodsAreFirecrackers400) {
