@@ -45,6 +45,7 @@ struct net_job {
   struct virtq rx, tx;
   uint8_t mac[6];   /* from the device configuration */
   uint64_t timeout; /* TSC cycles to wait for one used entry */
+  bool num_buffers_any; /* num_buffers=any: do not check it (QEMU 7.2 leaves it unwritten) */
   struct net_failure fail;
   /* mode=bench */
   uint32_t size;    /* frame bytes */
