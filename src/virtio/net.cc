@@ -217,7 +217,12 @@ void Net::process_tx() {
 
 void Net::process_rx() {
   Queue& rxq = act_.queues[kRxQueue];
-  if (broken_ || rx_throttle_.waiting() || !rxq.state().ready) return;
+  if (broken_ || rx_throttle_.waiting() || !rxq.state().ready) {
+    // Nothing can be delivered until a reset, a kick or the throttle's timer: stop
+    // watching the tap (level-triggered) or frames waiting there wake us over and over.
+    watch_tap(false);
+    return;
+  }
   for (;;) {
     if (frame_len_ == 0) {
       auto n = tap_.read(frame_);

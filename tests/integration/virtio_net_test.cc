@@ -13,37 +13,11 @@
 #include <regex>
 
 #include "support/linux_fixture.h"
+#include "support/net_namespace.h"
 #include "support/vm_test.h"
 
 namespace vireo::test {
 namespace {
-
-// A network namespace with a tap "vtap0" at 10.0.2.1/24, removed at the end.
-class NetNamespace {
- public:
-  NetNamespace() : name_(fmt::format("vireo-net-{}", ::getpid())) {
-    ok_ = sh("ip netns add " + name_) && in_ns("ip link set lo up") &&
-          in_ns("ip tuntap add dev vtap0 mode tap vnet_hdr") &&
-          in_ns("ip addr add 10.0.2.1/24 dev vtap0") && in_ns("ip link set vtap0 up");
-  }
-  ~NetNamespace() { sh("ip netns del " + name_); }
-  bool ok() const { return ok_; }
-  const std::string& name() const { return name_; }
-  std::vector<std::string> exec(std::vector<std::string> argv) const {
-    argv.insert(argv.begin(), {"/usr/sbin/ip", "netns", "exec", name_});
-    return argv;
-  }
-
- private:
-  bool sh(const std::string& cmd) {
-    auto r = run_process({"/bin/sh", "-c", cmd});
-    if (r.exit_status != 0) std::fprintf(stderr, "%s: %s\n", cmd.c_str(), r.err.c_str());
-    return r.exit_status == 0;
-  }
-  bool in_ns(const std::string& cmd) { return sh("ip netns exec " + name_ + " " + cmd); }
-  std::string name_;
-  bool ok_ = false;
-};
 
 // Accepts one connection on 10.0.2.1:5000, sends FILE while it reads N bytes, prints
 // their MD5, closes.
@@ -83,7 +57,7 @@ TEST_P(LinuxVirtioNetOn, TcpBothWaysThroughATap) {
   const LinuxGuest guest = GetParam();
   const std::string dir = guest.dir();
   VIREO_REQUIRE_GUEST(guest, dir);
-  NetNamespace ns;
+  NetNamespace ns("vtap0", "10.0.2.1/24");
   ASSERT_TRUE(ns.ok()) << "could not make a network namespace with a tap (root needed)";
   char name[] = "/tmp/vireo-net-XXXXXX";
   ASSERT_NE(::mkdtemp(name), nullptr);

@@ -36,6 +36,7 @@
 #define VIRTIO_F_VERSION_1 32
 
 /* Device IDs (5). */
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_ENTROPY 4
 
@@ -46,6 +47,7 @@
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
 #define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1 /* the driver polls: no interrupts, please */
 
 struct virtq_desc {
   uint64_t addr;

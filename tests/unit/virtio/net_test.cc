@@ -3,6 +3,7 @@
 // datagram, header included, as a tap with IFF_VNET_HDR delivers them).
 #include "virtio/net.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -221,6 +222,51 @@ TEST(VirtioNet, ReceiveRateLimitHoldsFramesBackUntilTokensReturn) {
     auto got = f.bytes(f.rx_bufs[f.rx.used_elem(n).first] + kHdr, 100);
     EXPECT_EQ(got[0], static_cast<uint8_t>(n)) << "frames arrive in order";
   }
+}
+
+// CPU time of this process (all its threads) in seconds.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// A device that cannot deliver (it needs a reset) must stop watching the tap: frames
+// waiting there would otherwise wake its I/O thread over and over (the tap is
+// level-triggered), a host core spinning until the driver resets the device.
+TEST(VirtioNet, BrokenDeviceDoesNotSpinOnAReadableTap) {
+  NetFixture f;
+  f.bring_up(kVersion1);
+  f.rx.add_chain({{uint64_t{1} << 40, 2048, true}});  // outside guest memory
+  f.rx_kick();
+  f.host_send(frame(100, 1));
+  ASSERT_TRUE(eventually([&] { return (f.regs.status() & status::kDeviceNeedsReset) != 0; }));
+  f.host_send(frame(100, 2));  // stays in the tap
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(cpu_seconds() - before, 0.1) << "the I/O thread spins on the readable tap";
+}
+
+// The same while the receive queue is not live (a driver that only transmits).
+TEST(VirtioNet, NoReceiveQueueDoesNotSpinOnAReadableTap) {
+  NetFixture f;
+  ASSERT_TRUE(f.regs.negotiate(kVersion1));
+  f.regs.setup_queue(Net::kTxQueue, f.tx.size(), f.tx.desc_addr(), f.tx.avail_addr(),
+                     f.tx.used_addr());
+  f.regs.driver_ok();
+  ASSERT_TRUE(f.t->active());
+  f.host_send(frame(100, 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(cpu_seconds() - before, 0.1) << "the I/O thread spins on the readable tap";
+  // Transmitting still works.
+  const auto fr = frame(60, 7);
+  const uint64_t b = f.rx.alloc(fr.size());
+  ASSERT_TRUE(f.rx.mem().write(b, fr).ok());
+  f.transmit({{b, static_cast<uint32_t>(fr.size())}});
+  EXPECT_EQ(f.host_receive(), fr);
 }
 
 TEST(VirtioNet, Macs) {
