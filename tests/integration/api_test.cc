@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <cstring>
@@ -14,9 +15,11 @@
 #include <regex>
 #include <utility>
 #include <string>
+#include <thread>
 
 #include "support/kvm_required.h"
 #include "support/linux_fixture.h"
+#include "support/net_namespace.h"
 #include "support/vm_test.h"
 
 namespace vireo::test {
@@ -130,28 +133,52 @@ TEST_F(ApiOnARunningVm, SocketInUseIsOneLineAndStatus2) {
 }
 
 // Firecracker's getting-started flow on Debian's cloud kernel (its i8042 and atkbd
-// drivers built in): the guest prints its uptime five times a second; paused, it prints
-// nothing and its clock stands still; resumed, it goes on where it was; Ctrl-Alt-Del
-// through the API makes its init power off cleanly, and vireo exits with status 0.
-TEST(DebianKernelApi, PauseResumeAndCtrlAltDelPowerOff) {
+// drivers built in), from an empty process: vireo starts with only the API socket (in a
+// network namespace with a tap), the API describes the machine (kernel, initrd, 2 vCPUs,
+// a disk, a NIC) and starts it; the guest finds both devices, then prints its uptime
+// five times a second; paused, it prints nothing and its clock stands still; resumed, it
+// goes on where it was; Ctrl-Alt-Del makes its init power off cleanly: exit status 0.
+TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
   VIREO_REQUIRE_KVM();
   const std::string dir = debian_dir();
   VIREO_REQUIRE_DEBIAN(dir);
+  NetNamespace ns("vtap0", "10.0.9.1/24");
+  ASSERT_TRUE(ns.ok()) << "could not make a network namespace with a tap (root needed)";
   char tmp[] = "/tmp/vireo-api-XXXXXX";
   ASSERT_NE(::mkdtemp(tmp), nullptr);
-  const std::string sock = std::string(tmp) + "/api.sock";
-  const std::string cmd = "echo ready-$((40+2)); i=0; while :; do i=$((i+1)); "
+  const std::string scratch = tmp, sock = scratch + "/api.sock", disk = scratch + "/disk.img";
+  ASSERT_EQ(run_process({"/bin/sh", "-c", "printf api-disk > " + disk + " && truncate -s 8M " + disk})
+                .exit_status,
+            0);
+  Process p(ns.exec({vireo_bin(), "run", "--api-sock", sock}));
+  for (int i = 0; i < 100 && ::access(sock.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_NE(http(sock, "GET", "/").find("\"state\":\"Not started\""), std::string::npos);
+
+  const std::string cmd = "echo disk=$(head -c 8 /dev/vda) mac=$(cat /sys/class/net/eth0/address); "
+                          "echo ready-$((40+2)); i=0; while :; do i=$((i+1)); "
                           "echo tick-$i-up-$(cut -d' ' -f1 /proc/uptime); sleep 0.2; done";
-  Process p({vireo_bin(), "run", "--kernel", dir + "/vmlinuz", "--initrd", dir + "/initramfs.cpio",
-             "--memory", "256M", "--api-sock", sock, "--cmdline",
-             "console=ttyS0 vireo.then=reboot vireo.cmd=\"" + cmd + "\""});
+  const nlohmann::json boot = {{"kernel_image_path", dir + "/vmlinuz"},
+                               {"initrd_path", dir + "/initramfs.cpio"},
+                               {"boot_args", "console=ttyS0 vireo.then=reboot vireo.cmd=\"" + cmd + "\""}};
+  auto put = [&](const std::string& path, const std::string& body) {
+    const std::string r = http(sock, "PUT", path, body);
+    EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << path << ": " << r;
+  };
+  put("/boot-source", boot.dump());
+  put("/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 256})");
+  put("/drives/data", R"({"drive_id": "data", "path_on_host": ")" + disk +
+                          R"(", "is_root_device": false, "is_read_only": true})");
+  put("/network-interfaces/eth0",
+      R"({"iface_id": "eth0", "host_dev_name": "vtap0", "guest_mac": "06:00:ac:10:00:02"})");
+  put("/actions", R"({"action_type": "InstanceStart"})");
+  EXPECT_NE(http(sock, "GET", "/").find("\"state\":\"Running\""), std::string::npos);
   ASSERT_TRUE(p.wait_for_output("ready-42", 600s)) << p.out();
+  EXPECT_NE(p.out().find("disk=api-disk mac=06:00:ac:10:00:02"), std::string::npos) << p.out();
   ASSERT_TRUE(p.wait_for_output("AT Translated Set 2 keyboard", 60s)) << p.out();
   ASSERT_TRUE(p.wait_for_output("tick-5-", 60s)) << p.out();
 
   // The last tick's number and uptime in `out`.
   auto last_tick = [](const std::string& out) {
-    std::smatch m;
     std::pair<int, double> last{-1, 0};
     std::regex re(R"(tick-(\d+)-up-([0-9.]+))");
     for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it)
@@ -169,14 +196,15 @@ TEST(DebianKernelApi, PauseResumeAndCtrlAltDelPowerOff) {
   const auto after = last_tick(p.out());
   const double ticks_time = 0.2 * (after.first - at_pause.first);
   EXPECT_LT(after.second - at_pause.second, ticks_time + 2.0)
-      << "uptime " << at_pause.second << " -> " << after.second << " over " << after.first - at_pause.first << " ticks";
+      << "uptime " << at_pause.second << " -> " << after.second << " over "
+      << after.first - at_pause.first << " ticks";
 
   const std::string r = http(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
   EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
   auto done = p.wait(120s);
   EXPECT_EQ(done.exit_status, 0) << done.out << done.err;
   EXPECT_NE(done.out.find("VIREO-INIT: ctrl-alt-del"), std::string::npos) << done.out;
-  ::rmdir(tmp);
+  run_process({"/bin/rm", "-rf", scratch});
 }
 
 // The third way to describe a VM: Firecracker's configuration file.
