@@ -79,6 +79,7 @@ Result<void> Net::activate(const Activation& activation) {
   used_[0] = used_[1] = false;
   frame_len_ = 0;
   tap_watched_ = true;
+  rx_kicks_off_ = false;
   // The host may hand us what the driver can take: checksums left to finish, and large
   // TCP segments.
   unsigned offloads = 0;
@@ -223,6 +224,7 @@ void Net::process_rx() {
     watch_tap(false);
     return;
   }
+  if (!rx_kicks_off_) rx_kicks_off_ = rxq.set_notifications(*act_.mem, false).ok();
   for (;;) {
     if (frame_len_ == 0) {
       auto n = tap_.read(frame_);
@@ -249,7 +251,14 @@ void Net::process_rx() {
       return;
     }
     if (!*delivered) {
-      // No room: stop watching the tap until the driver posts buffers (its kick).
+      // No room: kicks on again, then one more look (buffers the driver made available
+      // before it could see that got no kick).
+      if (rx_kicks_off_) {
+        rx_kicks_off_ = false;
+        if (!rxq.set_notifications(*act_.mem, true).ok()) return broken("receive used ring is not writable");
+        if (auto more = rxq.has_available(*act_.mem); more.ok() && *more) continue;
+      }
+      // Stop watching the tap until the driver posts buffers (its kick).
       watch_tap(false);
       notify(kRxQueue);
       return;
@@ -264,7 +273,8 @@ Result<bool> Net::deliver_frame() {
   const auto& mem = *act_.mem;
   const bool mergeable = negotiated(netf::kMrgRxbuf);
   // Take chains until the frame fits (one chain without MRG_RXBUF), then copy.
-  std::vector<DescriptorChain> chains;
+  std::vector<DescriptorChain>& chains = rx_chains_;
+  chains.clear();
   uint64_t room = 0;
   while (room < frame_len_) {
     if (!chains.empty() && !mergeable) break;

@@ -110,6 +110,10 @@ class Net : public VirtioDevice {
   size_t frame_len_ = 0;
   bool frame_admitted_ = false;  // the pending frame's tokens are taken
   bool used_[2] = {false, false};
+  // The receive queue's kicks are off while the device has buffers to fill (asked for
+  // again when it runs out, as QEMU does): a driver refilling its ring costs no exit.
+  bool rx_kicks_off_ = false;
+  std::vector<DescriptorChain> rx_chains_;  // deliver_frame()'s, kept for their capacity
   std::unique_ptr<IoThread> thread_;
   Stats stats_;
 };

@@ -37,8 +37,8 @@ static void fill(uint8_t* p, uint32_t n, uint8_t v) {
 }
 
 static void kick(struct virtq* q) {
-  virtq_kick(q);
-  net_job.kicks++;
+  /* As Linux's driver: no kick while the device said it needs none. */
+  if (virtq_kick_if_wanted(q)) net_job.kicks++;
 }
 
 static bool ours(const uint8_t* frame) {
