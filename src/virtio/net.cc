@@ -179,10 +179,20 @@ void Net::process_tx() {
   if (broken_ || tx_throttle_.waiting() || !q.state().ready) return;
   const auto& mem = *act_.mem;
   std::vector<iovec> parts;
+  // No kicks while the ring is being worked through (the driver adds frames without an
+  // exit); asked for again once it is empty, with one more look for frames added before
+  // the driver could see that.
+  if (!q.set_notifications(mem, false).ok()) return broken("transmit used ring is not writable");
   for (;;) {
     auto chain = q.pop(mem);
     if (!chain.ok()) return broken(chain.error().message());
-    if (!*chain) break;
+    if (!*chain) {
+      if (!q.set_notifications(mem, true).ok()) return broken("transmit used ring is not writable");
+      auto more = q.has_available(mem);
+      if (!more.ok() || !*more) break;
+      (void)q.set_notifications(mem, false);
+      continue;
+    }
     const DescriptorChain& c = **chain;
     const uint64_t len = c.readable_bytes();
     auto go = tx_throttle_.admit(len);
