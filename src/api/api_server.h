@@ -20,7 +20,7 @@ namespace vireo::api {
 
 class ApiServer {
  public:
-  static constexpr size_t kMaxConnections = 16;
+  static constexpr size_t kMaxConnections = 64;
 
   // Listens on `path`. A socket file nobody listens on (left by a process that died) is
   // replaced; one that another process serves is an error, as is a path that is not a
