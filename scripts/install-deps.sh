@@ -6,8 +6,9 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   liburing-dev
-  # the REST API (--api-sock): HTTP/1.1 requests parsed by http-parser
-  libhttp-parser-dev
+  # the REST API (--api-sock): HTTP/1.1 requests parsed by http-parser; its fuzz target
+  # (tests/fuzz) is built with clang and libFuzzer
+  libhttp-parser-dev clang libclang-rt-14-dev
   liblz4-dev libzstd-dev liblzma-dev zlib1g-dev libbz2-dev liblzo2-dev libxxhash-dev
   # Linux guest fixtures (scripts/build-linux-guest.sh)
   linux-source-6.1 busybox-static bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 zstd

@@ -144,6 +144,24 @@ direct_tests build || status=1
 if [ "$QUICK" = 0 ]; then
 	phase "tests on this machine (ASan + UBSan)"
 	direct_tests build-asan "${ASAN_ENV[@]}" || status=1
+	# The API's fuzz target (tests/fuzz: libFuzzer, clang), for a bounded time from the
+	# seed corpus in the repository (new inputs go to a scratch copy); a crash fails.
+	phase "fuzzing the API's request parser and configuration model (${VIREO_FUZZ_SECONDS:-60} s)"
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DVIREO_FUZZ=ON -DVIREO_BUILD_TESTS=OFF -DVIREO_BUILD_BENCH=OFF >/dev/null
+	cmake --build build-fuzz -j "$JOBS" --target vireo_api_fuzz
+	fuzz_dir=$(mktemp -d /tmp/vireo-fuzz.XXXXXX)
+	cp tests/fuzz/corpus/api/* "$fuzz_dir/"
+	if ! (cd "$fuzz_dir" && "$ROOT/build-fuzz/bin/vireo_api_fuzz" . \
+		-max_total_time="${VIREO_FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 >fuzz.log 2>&1); then
+		tail -n 40 "$fuzz_dir/fuzz.log"
+		echo "FAILED: the fuzz target found a crash (the input is in $fuzz_dir)"
+		status=1
+	else
+		grep -E "stat::number_of_executed_units" "$fuzz_dir/fuzz.log" || true
+		rm -rf "$fuzz_dir"
+	fi
 fi
 
 if [ "$sandbox" = 1 ]; then

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "api/json_checks.h"
-#include "virtio/net.h"
+#include "virtio/mac.h"
 
 namespace vireo::api {
 
@@ -53,7 +53,7 @@ Result<void> only_value(const json& j, const char* field, const std::string& whe
                         const json& allowed, const char* why) {
   if (!j.contains(field) || j[field] == allowed) return {};
   return Error(fmt::format("`{}.{}`: {} is not supported ({}); leave it out or set {}", where,
-                           field, j[field].dump(), why, allowed.dump()));
+                           field, dump_json(j[field]), why, dump_json(allowed)));
 }
 
 Result<void> read_boot_source(const json& j, vmm::VmConfig& cfg) {

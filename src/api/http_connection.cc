@@ -1,5 +1,7 @@
 #include "api/http_connection.h"
 
+#include "api/json_checks.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,11 +10,12 @@
 
 #include <cerrno>
 #include <climits>
+#include <exception>
 
 namespace vireo::api {
 
 std::string fault_body(const std::string& message) {
-  return nlohmann::json{{"fault_message", message}}.dump();
+  return dump_json(nlohmann::json{{"fault_message", message}});
 }
 
 const char* status_text(int status) {
@@ -104,7 +107,13 @@ int HttpConnection::on_message_complete(http_parser* p) {
   HttpConnection* c = self(p);
   HttpRequest& r = c->request_;
   if (auto q = r.path.find('?'); q != std::string::npos) r.path.resize(q);
-  c->respond(c->handler_(r), !http_should_keep_alive(p));
+  HttpResponse answer;
+  try {
+    answer = c->handler_(r);
+  } catch (const std::exception& e) {  // a bug, not the client's fault: it must not end vireo
+    answer = {500, fault_body(std::string("Internal error: ") + e.what())};
+  }
+  c->respond(answer, !http_should_keep_alive(p));
   return 0;
 }
 

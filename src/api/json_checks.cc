@@ -12,6 +12,8 @@ std::string field_name(std::string_view where, const char* field) {
 }
 }  // namespace
 
+std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 std::string expected_list(std::initializer_list<std::string_view> names) {
   std::string s;
   size_t i = 0;
@@ -26,7 +28,7 @@ std::string expected_list(std::initializer_list<std::string_view> names) {
 Result<json> parse_json(const std::string& text) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for huge numbers
     std::string_view what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
     if (auto at = what.find("] "); at != std::string_view::npos) what.remove_prefix(at + 2);
     return Error(std::string(what));
@@ -59,14 +61,14 @@ Result<void> check_object(const json& j, std::string_view where,
 Result<std::string> get_string(const json& j, const char* field, std::string_view where) {
   const json& v = j.at(field);
   if (!v.is_string())
-    return Error(fmt::format("invalid type for {}: {}, expected a string", field_name(where, field), v.dump()));
+    return Error(fmt::format("invalid type for {}: {}, expected a string", field_name(where, field), dump_json(v)));
   return v.get<std::string>();
 }
 
 Result<bool> get_bool(const json& j, const char* field, std::string_view where) {
   const json& v = j.at(field);
   if (!v.is_boolean())
-    return Error(fmt::format("invalid type for {}: {}, expected a boolean", field_name(where, field), v.dump()));
+    return Error(fmt::format("invalid type for {}: {}, expected a boolean", field_name(where, field), dump_json(v)));
   return v.get<bool>();
 }
 
@@ -74,7 +76,7 @@ Result<uint64_t> get_u64(const json& j, const char* field, std::string_view wher
   const json& v = j.at(field);
   if (!v.is_number_unsigned())
     return Error(fmt::format("invalid type for {}: {}, expected an unsigned integer",
-                             field_name(where, field), v.dump()));
+                             field_name(where, field), dump_json(v)));
   return v.get<uint64_t>();
 }
 

@@ -15,6 +15,10 @@ namespace vireo::api {
 inline constexpr std::string_view kDeserializing =
     "An error occurred when deserializing the json body of a request: ";
 
+// `j` as text. Bytes that are not UTF-8 (a client's, quoted back in a message) become
+// U+FFFD instead of making nlohmann::json throw.
+std::string dump_json(const nlohmann::json& j);
+
 // "`a`, `b` or `c`"
 std::string expected_list(std::initializer_list<std::string_view> names);
 

@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-HttpResponse ok_json(const json& j) { return {200, j.dump()}; }
+HttpResponse ok_json(const json& j) { return {200, dump_json(j)}; }
 HttpResponse no_content() { return {204, ""}; }
 HttpResponse bad_request(const std::string& message) { return {400, fault_body(message)}; }
 
@@ -73,7 +73,7 @@ HttpResponse VmApi::handle(const HttpRequest& r) {
 
 Result<vmm::VmConfig> VmApi::check_pending(json doc) {
   if (!doc.contains("boot-source")) doc["boot-source"] = {{"kernel_image_path", "-"}};
-  return config_from_json(doc.dump());
+  return config_from_json(dump_json(doc));
 }
 
 HttpResponse VmApi::put_section(const std::string& section, const std::string& body) {
@@ -115,7 +115,7 @@ HttpResponse VmApi::put_item(const std::string& list, const char* id_field, cons
 HttpResponse VmApi::instance_start() {
   if (!pending_.contains("boot-source"))
     return bad_request("Cannot start the microVM without a kernel: PUT /boot-source first.");
-  auto cfg = config_from_json(pending_.dump());
+  auto cfg = config_from_json(dump_json(pending_));
   if (!cfg.ok()) return bad_request(cfg.error().message());
   if (auto r = vm_.start(*cfg); !r.ok())
     return bad_request(fmt::format("Start microvm error: {}", r.error().message()));

@@ -18,6 +18,7 @@
 #include "net/tap.h"
 #include "virtio/device.h"
 #include "virtio/io_thread.h"
+#include "virtio/mac.h"
 #include "virtio/rate_limiter.h"
 #include "virtio/spec.h"
 
@@ -39,14 +40,6 @@ inline constexpr uint16_t kLinkUp = 1;
 inline constexpr size_t kMaxFrame = 12 + 65550;
 inline constexpr uint64_t kNumBuffersOffset = 10;  // virtio_net_hdr_v1.num_buffers
 }  // namespace netf
-
-using MacAddress = std::array<uint8_t, 6>;
-
-// "52:54:00:12:34:56" -> bytes; a multicast address is refused.
-Result<MacAddress> parse_mac(std::string_view text);
-std::string format_mac(const MacAddress& mac);
-// A locally administered unicast MAC that stays the same for the same id and tap.
-MacAddress derived_mac(std::string_view id, std::string_view tap);
 
 class Net : public VirtioDevice {
  public:

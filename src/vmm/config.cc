@@ -7,7 +7,7 @@
 #include <set>
 
 #include "util/size.h"
-#include "virtio/net.h"
+#include "virtio/mac.h"
 #include "virtio/vsock.h"
 
 namespace vireo::vmm {

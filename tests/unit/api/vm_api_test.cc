@@ -101,6 +101,20 @@ TEST(VmApi, BadBodiesAre400NamingTheFieldAndChangeNothing) {
   EXPECT_EQ(vm.pauses + vm.resumes, 0);
 }
 
+// Found by tests/fuzz/api_fuzz.cc: a parse error quotes the client's bytes back, and
+// bytes that are not UTF-8 made nlohmann::json throw while the answer was written (the
+// exception ended vireo).
+TEST(VmApi, BytesThatAreNotUtf8AreQuotedBackSafely) {
+  RecordingVm vm;
+  VmApi api(vm);
+  auto r = api.handle({"PATCH", "/vm", std::string("{\"state\":\xe6\xdd\x9c}")});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(json::accept(r.body)) << r.body;
+  r = api.handle({"PUT", "/nope\xff", ""});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(json::accept(r.body)) << r.body;
+}
+
 TEST(VmApi, PatchVmBeforeStartIsRefused) {
   RecordingVm vm;
   vm.state_ = InstanceState::kNotStarted;
