@@ -1,5 +1,6 @@
 // The REST API's costs (issue 10), measured on a running vireo:
-//   - latency of GET / and of PATCH /vm (pause, then resume) with 1 and with 64 clients
+//   - latency of GET / and of PATCH /vm (pause, then resume) with 1 and with 64 clients,
+//     of GET /metrics (Prometheus text) and of FlushMetrics (a JSON line to a file)
 //     at once, each on a keep-alive connection of its own: p50 and p99;
 //   - InstanceStart to the guest's first instruction: vireo started with only --api-sock,
 //     the boot source put, then the time from sending InstanceStart to the first byte
@@ -136,7 +137,9 @@ int main(int argc, char** argv) {
 
   // Latency, on a VM that idles (its vCPU halted).
   {
-    vireo::test::Process vm({vireo, "run", "--kernel", idle, "--memory", "64M", "--api-sock", sock});
+    const std::string metrics_file = sock + ".metrics";
+    vireo::test::Process vm({vireo, "run", "--kernel", idle, "--memory", "64M", "--api-sock", sock,
+                             "--metrics-path", metrics_file});
     if (!wait_for_socket(sock)) {
       std::fprintf(stderr, "vireo did not serve %s\n", sock.c_str());
       return 1;
@@ -159,8 +162,21 @@ int main(int argc, char** argv) {
                   ("PATCH /vm, " + std::to_string(clients) + " client(s)").c_str(), patch.p50_us, patch.p99_us,
                   patch.failed);
     }
+    // The metrics: every counter as Prometheus text, and a line written to the file.
+    auto scrape = measure(sock, 1, n, [](int, int) {
+      return std::tuple<std::string, std::string, std::string>{"GET", "/metrics", ""};
+    });
+    std::printf("%-34s %10.1f %10.1f %8zu\n", "GET /metrics, 1 client", scrape.p50_us, scrape.p99_us,
+                scrape.failed);
+    auto flush = measure(sock, 1, n, [](int, int) {
+      return std::tuple<std::string, std::string, std::string>{"PUT", "/actions",
+                                                               R"({"action_type":"FlushMetrics"})"};
+    });
+    std::printf("%-34s %10.1f %10.1f %8zu\n", "FlushMetrics, 1 client", flush.p50_us, flush.p99_us,
+                flush.failed);
     vm.send_signal(SIGTERM);
     vm.wait(10s);
+    ::unlink(metrics_file.c_str());
   }
 
   // InstanceStart to the first instruction.

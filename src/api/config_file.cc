@@ -202,6 +202,36 @@ Result<void> read_balloon(const json& j, vmm::VmConfig& cfg) {
 
 }  // namespace
 
+Result<vmm::LogConfig> read_logger(const json& j, const std::string& where) {
+  VIREO_TRY(check_object(j, where, {"log_path"}, {"level", "show_level", "show_log_origin", "module"}));
+  vmm::LogConfig c;
+  VIREO_ASSIGN_OR_RETURN(c.path, get_string(j, "log_path", where));
+  if (c.path.empty()) return Error(fmt::format("`{}.log_path` is empty", where));
+  if (j.contains("level")) {
+    VIREO_ASSIGN_OR_RETURN(auto name, get_string(j, "level", where));
+    auto level = log::parse_level(name);
+    if (!level.ok()) return at(where + ".level", level.error());
+    c.options.level = *level;
+  }
+  if (j.contains("show_level")) {
+    VIREO_ASSIGN_OR_RETURN(c.options.show_level, get_bool(j, "show_level", where));
+  }
+  if (j.contains("show_log_origin")) {
+    VIREO_ASSIGN_OR_RETURN(c.options.show_origin, get_bool(j, "show_log_origin", where));
+  }
+  if (j.contains("module")) {
+    VIREO_ASSIGN_OR_RETURN(c.options.module, get_string(j, "module", where));
+  }
+  return c;
+}
+
+Result<std::string> read_metrics(const json& j, const std::string& where) {
+  VIREO_TRY(check_object(j, where, {"metrics_path"}));
+  VIREO_ASSIGN_OR_RETURN(auto path, get_string(j, "metrics_path", where));
+  if (path.empty()) return Error(fmt::format("`{}.metrics_path` is empty", where));
+  return path;
+}
+
 Result<vmm::VmConfig> config_from_json(const std::string& text) {
   auto doc = parse_json(text);
   if (!doc.ok()) return doc.error();
@@ -209,7 +239,7 @@ Result<vmm::VmConfig> config_from_json(const std::string& text) {
   VIREO_TRY(check_object(j, "", {"boot-source"},
                          {"machine-config", "drives", "network-interfaces", "vsock", "balloon",
                           "entropy", "logger", "metrics", "mmds-config", "cpu-config"}));
-  for (const char* later : {"logger", "metrics", "mmds-config", "cpu-config"})
+  for (const char* later : {"mmds-config", "cpu-config"})
     if (j.contains(later)) return Error(fmt::format("`{}` is not built into vireo yet", later));
   vmm::VmConfig cfg;
   cfg.memory = kDefaultMemMib << 20;
@@ -219,6 +249,14 @@ Result<vmm::VmConfig> config_from_json(const std::string& text) {
   if (j.contains("network-interfaces")) VIREO_TRY(read_network_interfaces(j["network-interfaces"], cfg));
   if (j.contains("vsock") && !j["vsock"].is_null()) VIREO_TRY(read_vsock(j["vsock"], cfg));
   if (j.contains("balloon") && !j["balloon"].is_null()) VIREO_TRY(read_balloon(j["balloon"], cfg));
+  if (j.contains("logger") && !j["logger"].is_null()) {
+    VIREO_ASSIGN_OR_RETURN(auto log, read_logger(j["logger"], "logger"));
+    cfg.log = std::move(log);
+  }
+  if (j.contains("metrics") && !j["metrics"].is_null()) {
+    VIREO_ASSIGN_OR_RETURN(auto path, read_metrics(j["metrics"], "metrics"));
+    cfg.metrics_path = std::move(path);
+  }
   if (j.contains("entropy") && !j["entropy"].is_null()) {
     VIREO_TRY(check_object(j["entropy"], "entropy", {}, {}));
     cfg.rng = true;

@@ -14,6 +14,8 @@
 //   vsock                guest_cid, uds_path, [vsock_id]
 //   balloon              amount_mib, deflate_on_oom, [stats_polling_interval_s]
 //   entropy              {} (a virtio-rng)
+//   logger               log_path, [level], [show_level], [show_log_origin], [module]
+//   metrics              metrics_path
 // A root device is placed first (the guest's /dev/vda) and "root=/dev/vda rw" (ro for a
 // read-only one; root=PARTUUID=... with partuuid) is added to the boot arguments, as
 // Firecracker does. A rate limiter's token buckets ({size, one_time_burst, refill_time}
@@ -21,12 +23,20 @@
 // refused by name (no field is silently ignored).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 #include "util/result.h"
 #include "vmm/config.h"
 
 namespace vireo::api {
+
+// The "logger" section (PUT /logger's body): log_path, [level], [show_level],
+// [show_log_origin], [module]; and "metrics" (PUT /metrics's): metrics_path. `where`
+// names it in errors.
+Result<vmm::LogConfig> read_logger(const nlohmann::json& j, const std::string& where);
+Result<std::string> read_metrics(const nlohmann::json& j, const std::string& where);
 
 // `text` -> a configuration; errors name the field ("`drives[1].path_on_host`: ...").
 Result<vmm::VmConfig> config_from_json(const std::string& text);

@@ -120,7 +120,7 @@ int HttpConnection::on_message_complete(http_parser* p) {
 void HttpConnection::respond(const HttpResponse& r, bool close) {
   out_ += fmt::format("HTTP/1.1 {} {}\r\nServer: vireo API\r\n", r.status, status_text(r.status));
   if (r.status != 204)
-    out_ += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", r.body.size());
+    out_ += fmt::format("Content-Type: {}\r\nContent-Length: {}\r\n", r.content_type, r.body.size());
   if (close) out_ += "Connection: close\r\n";
   out_ += "\r\n";
   if (r.status != 204) out_ += r.body;

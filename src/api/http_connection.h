@@ -29,6 +29,7 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 200;
   std::string body;  // JSON, or empty (204)
+  std::string content_type = "application/json";
 };
 
 class HttpConnection {

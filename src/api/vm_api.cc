@@ -2,6 +2,7 @@
 
 #include "api/config_file.h"
 #include "api/json_checks.h"
+#include "log/log.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,36 @@ json machine_config_json(const vmm::VmConfig& c) {
 }  // namespace
 
 HttpResponse VmApi::handle(const HttpRequest& r) {
+  if (r.method == "GET") ++counts_.get;
+  else if (r.method == "PUT") ++counts_.put;
+  else if (r.method == "PATCH") ++counts_.patch;
+  else ++counts_.other;
+  HttpResponse answer = route(r);
+  if (answer.status >= 500) ++counts_.server_errors;
+  else if (answer.status >= 400) ++counts_.client_errors;
+  else ++counts_.ok;
+  if (answer.status >= 400)
+    LOG_INFO("API {} {}: {} {}", r.method, r.path, answer.status, answer.body);
+  else
+    LOG_DEBUG("API {} {}: {}", r.method, r.path, answer.status);
+  return answer;
+}
+
+void VmApi::report_metrics(metrics::Collector& out) const {
+  out.scope("api");
+  out.counter("get_requests", counts_.get);
+  out.counter("put_requests", counts_.put);
+  out.counter("patch_requests", counts_.patch);
+  out.counter("other_requests", counts_.other);
+  out.counter("ok_responses", counts_.ok);
+  out.counter("client_errors", counts_.client_errors);
+  out.counter("server_errors", counts_.server_errors);
+}
+
+HttpResponse VmApi::route(const HttpRequest& r) {
+  if (r.method == "PUT" && r.path == "/logger") return put_logger(r.body);
+  if (r.method == "PUT" && r.path == "/metrics") return put_metrics(r.body);
+  if (r.method == "GET" && r.path == "/metrics") return get_metrics();
   if (r.method == "PUT") {
     for (const char* section : {"boot-source", "machine-config", "vsock", "balloon", "entropy"})
       if (r.path == std::string("/") + section) return put_section(section, r.body);
@@ -120,6 +151,39 @@ HttpResponse VmApi::instance_start() {
   if (auto r = vm_.start(*cfg); !r.ok())
     return bad_request(fmt::format("Start microvm error: {}", r.error().message()));
   return no_content();
+}
+
+HttpResponse VmApi::put_logger(const std::string& body) {
+  auto j = parse_json(body);
+  if (!j.ok()) return bad_request(fmt::format("{}{}", kDeserializing, j.error().message()));
+  auto log = read_logger(*j, "the body");
+  if (!log.ok()) return bad_request(fmt::format("{}{}", kDeserializing, log.error().message()));
+  if (vm_.state() != InstanceState::kNotStarted)
+    return bad_request("The requested operation is not supported after starting the microVM.");
+  if (auto r = vm_.configure_logger(*log); !r.ok())
+    return bad_request(fmt::format("Cannot initialize logging system: {}", r.error().message()));
+  return no_content();
+}
+
+HttpResponse VmApi::put_metrics(const std::string& body) {
+  auto j = parse_json(body);
+  if (!j.ok()) return bad_request(fmt::format("{}{}", kDeserializing, j.error().message()));
+  auto path = read_metrics(*j, "the body");
+  if (!path.ok()) return bad_request(fmt::format("{}{}", kDeserializing, path.error().message()));
+  if (vm_.state() != InstanceState::kNotStarted)
+    return bad_request("The requested operation is not supported after starting the microVM.");
+  if (auto r = vm_.configure_metrics(*path); !r.ok())
+    return bad_request(fmt::format("Cannot initialize the metrics system: {}", r.error().message()));
+  return no_content();
+}
+
+HttpResponse VmApi::get_metrics() const {
+  metrics::Collector c;
+  report_metrics(c);
+  vm_.report_metrics(c);
+  HttpResponse r{200, metrics::prometheus_text(c.samples())};
+  r.content_type = "text/plain; version=0.0.4";
+  return r;
 }
 
 HttpResponse VmApi::instance_info() const {
@@ -196,7 +260,9 @@ HttpResponse VmApi::put_actions(const std::string& body) {
       return bad_request("The requested operation is not supported after starting the microVM.");
     return instance_start();
   }
-  return bad_request(fmt::format("{} is not built into vireo yet.", *action));
+  // FlushMetrics
+  if (auto r = vm_.flush_metrics(); !r.ok()) return bad_request(r.error().message());
+  return no_content();
 }
 
 }  // namespace vireo::api

@@ -18,7 +18,13 @@
 //   PUT  /actions          {"action_type": "InstanceStart" | "SendCtrlAltDel" |
 //                          "FlushMetrics"}: SendCtrlAltDel types Ctrl-Alt-Del on the
 //                          i8042 keyboard (204); InstanceStart of a started VM is refused
-//                          as Firecracker refuses it; FlushMetrics is not built yet (400)
+//                          as Firecracker refuses it; FlushMetrics writes a metrics line
+//                          now (400 without a metrics file)
+//   PUT  /logger           {log_path, [level], [show_level], [show_log_origin], [module]}
+//   PUT  /metrics          {metrics_path}: both before InstanceStart, as Firecracker; the
+//                          metrics file takes a line every --metrics-interval (60 s)
+//   GET  /metrics          every counter in Prometheus' text format (a vireo addition,
+//                          for a Prometheus server to scrape)
 // Everything else is Firecracker's 400 "Invalid request method and/or path". Bodies are
 // checked as Firecracker's serde models check them: JSON objects with exactly the known
 // fields, of the right types and values; every refusal is a 400 whose fault_message
@@ -28,6 +34,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_connection.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
 #include "util/result.h"
 #include "vmm/config.h"
 
@@ -47,14 +55,26 @@ class VmControl {
   // settings) and runs it. Fails, changing nothing, if it cannot be built.
   virtual Result<void> start(const vmm::VmConfig& machine) = 0;
   virtual const vmm::VmConfig& config() const = 0;
+  // The log's target (PUT /logger) and the metrics file (PUT /metrics); FlushMetrics;
+  // every counter of the VMM and its VM (GET /metrics, the metrics file).
+  virtual Result<void> configure_logger(const vmm::LogConfig& log) = 0;
+  virtual Result<void> configure_metrics(const std::string& path) = 0;
+  virtual Result<void> flush_metrics() = 0;
+  virtual void report_metrics(metrics::Collector& out) const = 0;
 };
 
 class VmApi {
  public:
   explicit VmApi(VmControl& vm) : vm_(vm) {}
   HttpResponse handle(const HttpRequest& request);
+  // The API's own counters: requests by method, answers by class.
+  void report_metrics(metrics::Collector& out) const;
 
  private:
+  HttpResponse route(const HttpRequest& request);
+  HttpResponse put_logger(const std::string& body);
+  HttpResponse put_metrics(const std::string& body);
+  HttpResponse get_metrics() const;
   HttpResponse patch_vm(const std::string& body);
   HttpResponse put_section(const std::string& section, const std::string& body);
   HttpResponse put_item(const std::string& list, const char* id_field, const std::string& id,
@@ -70,6 +90,10 @@ class VmApi {
   VmControl& vm_;
   // Before InstanceStart: the machine so far, as a Firecracker config document.
   nlohmann::json pending_ = nlohmann::json::object();
+  struct Counts {
+    uint64_t get = 0, put = 0, patch = 0, other = 0;
+    uint64_t ok = 0, client_errors = 0, server_errors = 0;
+  } counts_;
 };
 
 }  // namespace vireo::api

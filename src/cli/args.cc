@@ -135,6 +135,29 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
                   "Serve Firecracker's REST API (HTTP/1.1) on this Unix socket: GET /, "
                   "/machine-config, /vm/config; PATCH /vm to pause and resume")
       ->type_name("PATH");
+  std::optional<std::string> log_path;
+  run->add_option("--log-path", log_path,
+                  "Write the log to this file (appended) or FIFO, one line per message, as "
+                  "Firecracker does; warnings and errors also go to stderr")
+      ->type_name("PATH");
+  std::string log_level = "Info";
+  run->add_option("--level", log_level,
+                  "The log's level: Off, Error, Warning, Info, Debug or Trace (with --log-path)")
+      ->type_name("LEVEL")
+      ->default_val("Info");
+  bool show_level = false, show_log_origin = false;
+  run->add_flag("--show-level", show_level, "Put each message's level in the log");
+  run->add_flag("--show-log-origin", show_log_origin,
+                "Put each message's source file and line in the log");
+  std::optional<std::string> metrics_path;
+  run->add_option("--metrics-path", metrics_path,
+                  "Write the metrics as JSON lines to this file or FIFO: one line every "
+                  "--metrics-interval seconds and on the API's FlushMetrics")
+      ->type_name("PATH");
+  run->add_option("--metrics-interval", cfg.metrics_interval_s,
+                  "Seconds between two metrics lines (default 60, as Firecracker)")
+      ->type_name("SECONDS")
+      ->default_val(60);
   std::optional<std::string> vsock;
   run->add_option("--vsock", vsock,
                   "A virtio-vsock device with Firecracker's host side: host programs connect to "
@@ -203,6 +226,29 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   if (!parse_all(disks, vmm::parse_disk, cfg.disks) || !parse_all(nets, vmm::parse_net, cfg.nets))
     return result;
   cfg.api_sock = api_sock;
+  {
+    auto level = log::parse_level(log_level);
+    if (!level.ok()) {
+      result.err = "--level: " + level.error().message();
+      result.exit_code = vmm::exit_code::kUsageError;
+      return result;
+    }
+    if (log_path)
+      cfg.log = vmm::LogConfig{*log_path, {.level = *level, .show_level = show_level,
+                                           .show_origin = show_log_origin}};
+    else if (run->count("--level") || show_level || show_log_origin) {
+      result.err = "--level, --show-level and --show-log-origin need --log-path";
+      result.exit_code = vmm::exit_code::kUsageError;
+      return result;
+    }
+  }
+  cfg.metrics_path = metrics_path;
+  if (cfg.metrics_interval_s == 0 || cfg.metrics_interval_s > 86400) {
+    result.err = fmt::format("--metrics-interval {} is out of range (1-86400 seconds)",
+                             cfg.metrics_interval_s);
+    result.exit_code = vmm::exit_code::kUsageError;
+    return result;
+  }
   if (balloon) {
     auto b = vmm::parse_balloon(*balloon);
     if (!b.ok()) {

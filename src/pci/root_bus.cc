@@ -1,5 +1,7 @@
 #include "pci/root_bus.h"
 
+#include "log/log.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -102,18 +104,14 @@ void RootBus::sync(Slot& s) {
       if (!mmio_.move(*have, *want).ok()) {
         // The new place collides with another device: the BAR stops decoding, as it
         // would on a real bus where two decoders fight (the guest's mistake).
-        std::fprintf(stderr, "vireo: %s: BAR %u at %#llx overlaps another device; not routed\n",
-                     std::string(s.device->name()).c_str(), i,
-                     static_cast<unsigned long long>(*want));
+        LOG_WARN("{}: BAR {} at {:#x} overlaps another device; not routed", s.device->name(), i, *want);
         (void)mmio_.remove(*have);
         want.reset();
       }
     } else if (have) {
       (void)mmio_.remove(*have);
     } else if (!mmio_.insert(std::make_shared<BarWindow>(s.device, i), *want, bar->size).ok()) {
-      std::fprintf(stderr, "vireo: %s: BAR %u at %#llx overlaps another device; not routed\n",
-                   std::string(s.device->name()).c_str(), i,
-                   static_cast<unsigned long long>(*want));
+      LOG_WARN("{}: BAR {} at {:#x} overlaps another device; not routed", s.device->name(), i, *want);
       want.reset();
     }
     have = want;

@@ -284,4 +284,16 @@ Result<void> Balloon::restore(const devices::DeviceState& state) {
   return {};
 }
 
+void Balloon::report_metrics(metrics::Collector& out, const std::string& id) const {
+  const Counters c = counters();
+  out.scope("balloon", "device", id);
+  out.counter("inflated_pages", c.inflated_pages);
+  out.counter("deflated_pages", c.deflated_pages);
+  out.counter("reported_bytes", c.reported_bytes);
+  out.counter("bad_pages", c.bad_pages);
+  out.counter("stats_updates", c.stats_updates);
+  out.gauge("target_pages", target_pages());
+  out.gauge("actual_pages", actual_pages());
+}
+
 }  // namespace vireo::virtio

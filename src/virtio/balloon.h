@@ -83,6 +83,7 @@ class Balloon : public VirtioDevice {
     uint64_t stats_updates = 0;
   };
   Counters counters() const;
+  void report_metrics(metrics::Collector& out, const std::string& id) const override;
   // The latest statistics the driver sent, by tag.
   std::map<uint16_t, uint64_t> stats() const;
 

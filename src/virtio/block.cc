@@ -431,4 +431,18 @@ Block::Outcome Block::segments(const DescriptorChain& chain, bool zeroes) {
   return {blk::kStatusOk};
 }
 
+void Block::report_metrics(metrics::Collector& out, const std::string& id) const {
+  out.scope("block", "drive", id);
+  out.counter("read_count", stats_.reads.load());
+  out.counter("write_count", stats_.writes.load());
+  out.counter("flush_count", stats_.flushes.load());
+  out.counter("discard_count", stats_.discards.load());
+  out.counter("write_zeroes_count", stats_.write_zeroes.load());
+  out.counter("read_bytes", stats_.bytes_read.load());
+  out.counter("write_bytes", stats_.bytes_written.load());
+  out.counter("errors", stats_.errors.load());
+  out.counter("rate_limiter_throttled", stats_.throttled.load());
+  out.gauge("capacity_bytes", disk_.size());
+}
+
 }  // namespace vireo::virtio

@@ -138,6 +138,7 @@ class Block : public VirtioDevice {
     std::atomic<uint64_t> throttled{0};    // times the rate limiter made the queue wait
   };
   const Stats& stats() const { return stats_; }
+  void report_metrics(metrics::Collector& out, const std::string& id) const override;
 
  private:
   // How a request ended: its status, and how many bytes it wrote into the chain's data.

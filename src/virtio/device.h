@@ -21,6 +21,7 @@
 
 #include "devices/bus_device.h"
 #include "memory/guest_memory.h"
+#include "metrics/metrics.h"
 #include "util/epoll.h"
 #include "util/result.h"
 #include "virtio/queue.h"
@@ -111,6 +112,12 @@ class VirtioDevice {
   // The device-specific state (not the transport's or the queues'); empty for devices
   // that have none beyond their queues.
   virtual devices::DeviceState save() const { return {1, {}}; }
+
+  // Its counters, under its own component and the VM's id for it (see metrics.h).
+  virtual void report_metrics(metrics::Collector& out, const std::string& id) const {
+    (void)out;
+    (void)id;
+  }
   virtual Result<void> restore(const devices::DeviceState& state) {
     if (state.version != 1 || !state.bytes.empty())
       return Error(std::string(name()) + ": saved device state is not this device's");

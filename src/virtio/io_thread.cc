@@ -1,5 +1,7 @@
 #include "virtio/io_thread.h"
 
+#include "log/log.h"
+
 #include <pthread.h>
 
 #include <array>
@@ -108,7 +110,7 @@ void IoThread::run() {
     auto n = epoll_.wait(events.data(), static_cast<int>(events.size()), -1);
     if (!n.ok()) {
       // Nothing a guest does makes epoll_wait fail; report it once and stop serving.
-      std::fprintf(stderr, "vireo: %s: %s\n", name_.c_str(), n.error().message().c_str());
+      LOG_ERROR("{}: {}", name_, n.error().message());
       return;
     }
     for (int i = 0; i < *n; ++i) {

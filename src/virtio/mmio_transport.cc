@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "arch/x86/acpi_tables.h"
+#include "log/log.h"
 #include "util/state_codec.h"
 #include "virtio/spec.h"
 
@@ -145,8 +146,7 @@ void MmioTransport::config_changed() { raise(mmio::kInterruptConfigChange); }
 
 void MmioTransport::needs_reset(std::string why) {
   if (!core_.mark_needs_reset()) return;
-  std::fprintf(stderr, "vireo: %s: device needs reset: %s\n", std::string(name()).c_str(),
-               why.c_str());
+  LOG_WARN("{}: device needs reset: {}", name(), why);
   raise(mmio::kInterruptConfigChange);
 }
 

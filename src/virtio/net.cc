@@ -283,4 +283,15 @@ Result<bool> Net::deliver_frame() {
   return true;
 }
 
+void Net::report_metrics(metrics::Collector& out, const std::string& id) const {
+  out.scope("net", "iface", id);
+  out.counter("tx_packets", stats_.tx_frames.load());
+  out.counter("tx_bytes", stats_.tx_bytes.load());
+  out.counter("tx_dropped", stats_.tx_dropped.load());
+  out.counter("rx_packets", stats_.rx_frames.load());
+  out.counter("rx_bytes", stats_.rx_bytes.load());
+  out.counter("rx_dropped", stats_.rx_dropped.load());
+  out.counter("rate_limiter_throttled", stats_.throttled.load());
+}
+
 }  // namespace vireo::virtio

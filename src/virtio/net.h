@@ -71,6 +71,7 @@ class Net : public VirtioDevice {
     std::atomic<uint64_t> throttled{0};
   };
   const Stats& stats() const { return stats_; }
+  void report_metrics(metrics::Collector& out, const std::string& id) const override;
 
   // What the I/O thread does on a kick or a readable tap; for tests.
   void process_tx();

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "log/log.h"
 #include "virtio/spec.h"
 
 namespace vireo::virtio {
@@ -368,8 +369,7 @@ void PciTransport::config_changed() {
 
 void PciTransport::needs_reset(std::string why) {
   if (!core_.mark_needs_reset()) return;
-  std::fprintf(stderr, "vireo: %s: device needs reset: %s\n", std::string(name()).c_str(),
-               why.c_str());
+  LOG_WARN("{}: device needs reset: {}", name(), why);
   config_changed();
 }
 

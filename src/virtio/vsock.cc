@@ -617,4 +617,13 @@ Result<bool> Vsock::fill_packet(Conn& c, const DescriptorChain& chain, uint32_t&
   return false;
 }
 
+void Vsock::report_metrics(metrics::Collector& out, const std::string& id) const {
+  out.scope("vsock", "device", id);
+  out.gauge("connections", stats_.connections.load());
+  out.counter("tx_bytes", stats_.tx_bytes.load());
+  out.counter("rx_bytes", stats_.rx_bytes.load());
+  out.counter("resets_sent", stats_.resets_sent.load());
+  out.counter("dropped", stats_.dropped.load());
+}
+
 }  // namespace vireo::virtio

@@ -121,6 +121,7 @@ class Vsock : public VirtioDevice {
     std::atomic<uint64_t> dropped{0};       // malformed or misaddressed packets
   };
   const Stats& stats() const { return stats_; }
+  void report_metrics(metrics::Collector& out, const std::string& id) const override;
 
  private:
   enum class State {

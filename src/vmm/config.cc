@@ -206,10 +206,15 @@ void take_machine(VmConfig& into, const VmConfig& from) {
   into.vsock = from.vsock;
   into.balloon = from.balloon;
   into.rng = from.rng;
+  if (from.log) into.log = from.log;
+  if (from.metrics_path) into.metrics_path = from.metrics_path;
 }
 
 Result<void> validate(const VmConfig& cfg) {
   if (cfg.kernel_path.empty()) return Error("--kernel is required");
+  if (cfg.metrics_interval_s == 0 || cfg.metrics_interval_s > 86400)
+    return Error(fmt::format("--metrics-interval {} is out of range (1-86400 seconds)",
+                             cfg.metrics_interval_s));
   if (cfg.cpus == 0 || cfg.cpus > kMaxCpus)
     return Error(fmt::format("--cpus {} is out of range (1-{})", cfg.cpus, kMaxCpus));
   if (cfg.memory < (16ull << 20))

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "log/log.h"
 #include "util/result.h"
 #include "virtio/rate_limiter.h"
 
@@ -74,6 +75,13 @@ Result<BalloonConfig> parse_balloon(std::string_view spec);
 // Parses a --vsock value: cid=N,uds=PATH.
 Result<VsockConfig> parse_vsock(std::string_view spec);
 
+// --log-path (with --level, --show-level, --show-log-origin), Firecracker's "logger".
+struct LogConfig {
+  std::string path;
+  log::Options options;
+  bool operator==(const LogConfig&) const = default;
+};
+
 struct VmConfig {
   std::string kernel_path;
   std::optional<std::string> initrd_path;
@@ -97,12 +105,16 @@ struct VmConfig {
   Transport transport = Transport::kMmio;  // --transport mmio|pci
   std::optional<BalloonConfig> balloon;    // --balloon
   std::optional<std::string> api_sock;     // --api-sock: serve the REST API there
+  std::optional<LogConfig> log;             // --log-path: the log's file or FIFO
+  std::optional<std::string> metrics_path;  // --metrics-path: JSON lines of metrics
+  uint32_t metrics_interval_s = 60;         // --metrics-interval: a line every N seconds
 };
 
 // Copies what describes the machine (kernel, initrd, command line, vCPUs, memory and
 // devices) from `from` into `into`, keeping `into`'s other settings (console, transport,
 // API socket, reboot policy, ...): a config file or the API describes the machine, the
-// flags the rest.
+// flags the rest. A log or metrics file that `from` names (the config file's "logger",
+// "metrics") replaces `into`'s.
 void take_machine(VmConfig& into, const VmConfig& from);
 
 // Checks values that do not need the host (ranges, alignment). Errors name the flag.

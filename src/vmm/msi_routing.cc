@@ -1,5 +1,7 @@
 #include "vmm/msi_routing.h"
 
+#include "log/log.h"
+
 #include <cstdio>
 
 namespace vireo::vmm {
@@ -45,7 +47,7 @@ void RoutedMsiVector::configure(uint64_t address, uint32_t data) {
                             data};
   // A guest's message KVM refuses leaves the vector silent: the guest's mistake, logged.
   if (auto r = routing_.set(gsi(), route); !r.ok())
-    std::fprintf(stderr, "vireo: MSI-X vector on GSI %u: %s\n", gsi(), r.error().message().c_str());
+    LOG_WARN("MSI-X vector on GSI {}: {}", gsi(), r.error().message());
 }
 
 }  // namespace vireo::vmm

@@ -17,7 +17,9 @@
 #include "api/api_server.h"
 #include "api/vm_api.h"
 #include "util/file.h"
+#include "log/log.h"
 #include "util/symbol_map.h"
+#include "vmm/metrics_reporter.h"
 #include "vmm/console_escape.h"
 #include "vmm/serial_console.h"
 #include "vmm/terminal.h"
@@ -33,6 +35,7 @@ enum Token : uint64_t {
   kTokStop,
   kTokConsoleWake,
   kTokStdout,
+  kTokMetrics,
   kTokApi = 64,  // and the API connections after it (api::ApiServer::attach)
 };
 
@@ -42,15 +45,27 @@ enum Token : uint64_t {
 class RunnerControl : public api::VmControl {
  public:
   using Build = std::function<Result<std::unique_ptr<Vm>>(const VmConfig&)>;
-  RunnerControl(const VmConfig& flags, Build build)
-      : active_(flags), build_(std::move(build)), started_(!flags.kernel_path.empty()) {}
+  RunnerControl(const VmConfig& flags, Build build, MetricsReporter& metrics)
+      : active_(flags), build_(std::move(build)), started_(!flags.kernel_path.empty()),
+        metrics_(metrics) {}
   void set_vm(Vm* vm) { vm_ = vm; }
+  void set_api(const api::VmApi* api) { api_ = api; }
   api::InstanceState state() const override {
     if (!started_) return api::InstanceState::kNotStarted;
     return vm_ && vm_->paused() ? api::InstanceState::kPaused : api::InstanceState::kRunning;
   }
-  Result<void> pause() override { return vm_ ? vm_->pause() : Result<void>{}; }
-  Result<void> resume() override { return vm_ ? vm_->resume() : Result<void>{}; }
+  Result<void> pause() override {
+    if (!vm_) return {};
+    VIREO_TRY(vm_->pause());
+    LOG_INFO("VM paused");
+    return {};
+  }
+  Result<void> resume() override {
+    if (!vm_) return {};
+    VIREO_TRY(vm_->resume());
+    LOG_INFO("VM resumed");
+    return {};
+  }
   Result<void> send_ctrl_alt_del() override {
     return vm_ ? vm_->send_ctrl_alt_del() : Result<void>{};
   }
@@ -67,6 +82,26 @@ class RunnerControl : public api::VmControl {
     return {};
   }
   const VmConfig& config() const override { return active_; }
+  Result<void> configure_logger(const LogConfig& log) override {
+    VIREO_TRY(log::open(log.path, log.options));
+    active_.log = log;
+    return {};
+  }
+  Result<void> configure_metrics(const std::string& path) override {
+    VIREO_TRY(metrics_.open(path));
+    active_.metrics_path = path;
+    return {};
+  }
+  Result<void> flush_metrics() override { return metrics_.flush(); }
+  void report_metrics(metrics::Collector& out) const override {
+    metrics_.report(out);
+    if (vm_) vm_->report_metrics(out);
+  }
+  // Everything, the API's counters too: what a metrics line holds.
+  void report_all(metrics::Collector& out) const {
+    if (api_) api_->report_metrics(out);
+    report_metrics(out);
+  }
   bool started() const { return started_; }
   std::unique_ptr<Vm> take_built() { return std::move(built_); }
 
@@ -76,17 +111,21 @@ class RunnerControl : public api::VmControl {
   bool started_;
   std::unique_ptr<Vm> built_;  // by start(), until the main loop runs it
   Vm* vm_ = nullptr;
+  MetricsReporter& metrics_;
+  const api::VmApi* api_ = nullptr;
 };
 
 // How long a VM's last console output may wait for a slow reader after the VM stopped.
 constexpr std::chrono::milliseconds kFinalFlush{2000};
 
-void print_error(const std::string& line) { fmt::print(stderr, "vireo: {}\n", line); }
+// stderr, and the log file if there is one.
+void print_error(const std::string& line) { LOG_ERROR("{}", line); }
 
 // Runs one VM instance; returns its stop event.
 Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
                            SerialConsole& console, const EventFd& wake, api::ApiServer* api,
-                           RunnerControl& control, std::unique_ptr<Vm> built) {
+                           RunnerControl& control, MetricsReporter& metrics,
+                           std::unique_ptr<Vm> built) {
   std::optional<SymbolMap> symbols;
   if (cfg.profile_symbols) {
     VIREO_ASSIGN_OR_RETURN(auto m, SymbolMap::load(*cfg.profile_symbols));
@@ -121,6 +160,7 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
   }
   auto started = std::chrono::steady_clock::now();
   vm->start();
+  LOG_INFO("VM started: {} vCPUs, {} MiB, kernel {}", cfg.cpus, cfg.memory >> 20, cfg.kernel_path);
 
   epoll_event events[8];
   bool stopping = false;
@@ -153,6 +193,9 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
         case kTokStdout:
           console.on_output_ready();
           break;
+        case kTokMetrics:
+          metrics.on_timer();
+          break;
         case kTokStdin: {
           auto action = console.on_input();
           if (action == ConsoleEscape::Action::kQuit)
@@ -170,6 +213,8 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
   (void)epoll.remove(vm->stop_fd());
   StopEvent ev = vm->stop_and_join();
   if (signalled && ev.reason == StopReason::kReset) ev = *signalled;
+  LOG_INFO("VM stopped: {}", ev.describe());
+  if (metrics.configured()) (void)metrics.flush();  // the last counters of this VM
   console.final_flush(kFinalFlush);
   if (cfg.profile_path && vm->profiler()) {
     // The terminal gets the top 60 lines; a file gets every row (for offline symbolizing).
@@ -193,7 +238,8 @@ Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
 // Serves the API (and signals, and the console's Ctrl-A x) until InstanceStart built the
 // VM; returns the exit status instead if vireo is to end first.
 std::optional<int> wait_for_start(Epoll& epoll, int sigfd, SerialConsole& console,
-                                  api::ApiServer& api, RunnerControl& control) {
+                                  api::ApiServer& api, RunnerControl& control,
+                                  MetricsReporter& metrics) {
   epoll_event events[8];
   while (!control.started()) {
     auto n = epoll.wait(events, 8, -1);
@@ -210,6 +256,8 @@ std::optional<int> wait_for_start(Epoll& epoll, int sigfd, SerialConsole& consol
           fmt::print(stderr, "vireo: {}\n", ev.describe());
           return ev.exit_status();
         }
+      } else if (token == kTokMetrics) {
+        metrics.on_timer();
       } else if (token == kTokStdin) {
         if (console.on_input() == ConsoleEscape::Action::kQuit) return 0;
       } else if (api.owns(token)) {
@@ -247,14 +295,41 @@ int run_with_console(const VmConfig& flags) {
                         ConsoleStream(STDOUT_FILENO, ConsoleStream::Direction::kOut), kTokStdin,
                         kTokStdout);
 
+  // The log and the metrics first, so that what follows is in them.
+  if (flags.log) {
+    if (auto r = log::open(flags.log->path, flags.log->options); !r.ok()) {
+      print_error(r.error().message());
+      return exit_code::kUsageError;
+    }
+  }
+  RunnerControl* control_ptr = nullptr;
+  MetricsReporter metrics(
+      [&control_ptr](metrics::Collector& out) {
+        if (control_ptr) control_ptr->report_all(out);
+      },
+      std::chrono::seconds(flags.metrics_interval_s));
+  if (auto r = metrics.attach(*epoll, kTokMetrics); !r.ok()) {
+    print_error(r.error().message());
+    return exit_code::kVmmError;
+  }
+  if (flags.metrics_path) {
+    if (auto r = metrics.open(*flags.metrics_path); !r.ok()) {
+      print_error(r.error().message());
+      return exit_code::kUsageError;
+    }
+  }
+
   const EventFd& wake_fd = *wake;
-  RunnerControl control(flags, [&wake_fd](const VmConfig& c) {
-    return Vm::create(c, [&wake_fd] { wake_fd.signal(); });
-  });
+  RunnerControl control(
+      flags,
+      [&wake_fd](const VmConfig& c) { return Vm::create(c, [&wake_fd] { wake_fd.signal(); }); },
+      metrics);
+  control_ptr = &control;
   std::unique_ptr<api::ApiServer> api;
   std::optional<api::VmApi> routes;
   if (flags.api_sock) {
     routes.emplace(control);
+    control.set_api(&*routes);
     auto server = api::ApiServer::listen(*flags.api_sock, [&routes](const api::HttpRequest& r) {
       return routes->handle(r);
     });
@@ -271,7 +346,8 @@ int run_with_console(const VmConfig& flags) {
 
   RawTerminal raw(STDIN_FILENO);
   if (!control.started()) {  // --api-sock alone: the API describes the VM, then starts it
-    if (auto waited = wait_for_start(*epoll, sigfd->get(), console, *api, control); waited) {
+    if (auto waited = wait_for_start(*epoll, sigfd->get(), console, *api, control, metrics);
+        waited) {
       raw.restore();
       return *waited;
     }
@@ -279,7 +355,7 @@ int run_with_console(const VmConfig& flags) {
   const VmConfig& cfg = control.config();
   int status = 0;
   for (;;) {
-    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake, api.get(), control,
+    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake, api.get(), control, metrics,
                          control.take_built());
     if (!stop.ok()) {
       raw.restore();
@@ -289,6 +365,7 @@ int run_with_console(const VmConfig& flags) {
     }
     if (stop->reason == StopReason::kReset && cfg.on_reboot == OnReboot::kRestart) {
       if (!cfg.quiet) fmt::print(stderr, "\r\nvireo: guest reset: restarting\r\n");
+      LOG_INFO("guest reset: restarting");
       continue;
     }
     raw.restore();

@@ -14,6 +14,11 @@ namespace {
 
 int kick_signal() { return SIGRTMIN; }
 
+// The vCPU's thread is the only writer of its counters: no locked add needed.
+void bump(std::atomic<uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 void kick_handler(int) {}
 
 const char* exit_reason_name(uint32_t r) {
@@ -124,7 +129,7 @@ bool Vcpu::park() {
   // guest. After it the registers are the guest's exactly.
   fd_.set_immediate_exit(true);
   if (auto r = fd_.run(); !r.ok()) {
-    on_stop_({StopReason::kError, 0, r.error().message()});
+    stop_with_error({StopReason::kError, 0, r.error().message()});
     return false;
   }
   std::unique_lock lock(mu_);
@@ -183,11 +188,12 @@ void Vcpu::run_loop() {
     }
     auto r = fd_.run();
     if (!r.ok()) {
-      on_stop_({StopReason::kError, 0, r.error().message()});
+      stop_with_error({StopReason::kError, 0, r.error().message()});
       return;
     }
     if (profiler_ && sample_.exchange(false, std::memory_order_relaxed)) take_sample();
     if (!*r) {  // interrupted: a request, or a sample
+      bump(exits_.interrupted);
       // A sample's signal must not leave immediate_exit set for the next entry.
       std::lock_guard lock(mu_);
       if (!stop_ && !pause_) fd_.set_immediate_exit(false);
@@ -237,9 +243,14 @@ std::string Vcpu::describe_failure(const char* what) {
   return s;
 }
 
+void Vcpu::stop_with_error(StopEvent ev) {
+  bump(exits_.failures);
+  on_stop_(std::move(ev));
+}
+
 bool Vcpu::handle_repair(const char* what, Result<void> r) {
   if (r.ok()) return true;
-  on_stop_({StopReason::kError, 0, describe_failure(fmt::format("{}: {}", what, r.error().message()).c_str())});
+  stop_with_error({StopReason::kError, 0, describe_failure(fmt::format("{}: {}", what, r.error().message()).c_str())});
   return false;
 }
 
@@ -247,22 +258,31 @@ bool Vcpu::handle_exit() {
   kvm_run* run = fd_.run_struct();
   switch (run->exit_reason) {
     case KVM_EXIT_IO:
+      bump(run->io.direction == KVM_EXIT_IO_OUT ? exits_.io_out : exits_.io_in);
       return handle_io();
     case KVM_EXIT_MMIO:
+      bump(run->mmio.is_write ? exits_.mmio_write : exits_.mmio_read);
       return handle_mmio();
     case KVM_EXIT_INTR:
+      bump(exits_.interrupted);
+      return true;
     case KVM_EXIT_HLT:  // only without the in-kernel irqchip; just resume
+      bump(exits_.hlt);
       return true;
     case KVM_EXIT_X86_WRMSR:
+      bump(exits_.msr);
       if (syscall_) return handle_repair("MSR write", syscall_->on_wrmsr(fd_));
       break;
     case KVM_EXIT_DEBUG:
+      bump(exits_.debug);
       if (syscall_) return handle_repair("SYSCALL repair", syscall_->on_debug(fd_));
       break;
     case KVM_EXIT_SHUTDOWN:
+      bump(exits_.shutdown);
       on_stop_({StopReason::kTripleFault, 0, describe_failure("triple fault")});
       return false;
     case KVM_EXIT_SYSTEM_EVENT:
+      bump(exits_.system_event);
       switch (run->system_event.type) {
         case KVM_SYSTEM_EVENT_SHUTDOWN: on_stop_({StopReason::kPowerOff}); return false;
         case KVM_SYSTEM_EVENT_RESET: on_stop_({StopReason::kReset}); return false;
@@ -270,7 +290,7 @@ bool Vcpu::handle_exit() {
         default: return true;
       }
     case KVM_EXIT_FAIL_ENTRY:
-      on_stop_({StopReason::kError, 0,
+      stop_with_error({StopReason::kError, 0,
                 describe_failure(fmt::format("VM entry failed (hardware reason {:#x})",
                                              run->fail_entry.hardware_entry_failure_reason)
                                      .c_str())});
@@ -279,8 +299,11 @@ bool Vcpu::handle_exit() {
       std::string what;
       if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && assist_) {
         auto r = assist_->handle(fd_);
-        if (r.ok()) return true;
-        on_stop_({StopReason::kError, 0, fmt::format("vCPU {}: {}", fd_.id(), r.error().message())});
+        if (r.ok()) {
+          bump(exits_.assisted);
+          return true;
+        }
+        stop_with_error({StopReason::kError, 0, fmt::format("vCPU {}: {}", fd_.id(), r.error().message())});
         return false;
       }
       if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
@@ -296,13 +319,13 @@ bool Vcpu::handle_exit() {
       } else {
         what = fmt::format("KVM internal error (suberror {})", run->internal.suberror);
       }
-      on_stop_({StopReason::kError, 0, describe_failure(what.c_str())});
+      stop_with_error({StopReason::kError, 0, describe_failure(what.c_str())});
       return false;
     }
     default:
       break;
   }
-  on_stop_({StopReason::kError, 0,
+  stop_with_error({StopReason::kError, 0,
             describe_failure(fmt::format("unhandled exit {} ({})", run->exit_reason,
                                          exit_reason_name(run->exit_reason))
                                  .c_str())});

@@ -28,6 +28,19 @@ namespace vireo::vmm {
 enum class VcpuState { kCreated, kRunning, kPaused, kStopped };
 const char* to_string(VcpuState s);
 
+// What a vCPU's exits were, counted by its thread and read by the metrics (relaxed
+// atomics: a reader sees each counter exact or a moment old).
+struct VcpuExitCounts {
+  std::atomic<uint64_t> io_in{0}, io_out{0};          // port reads, writes (string ops: one)
+  std::atomic<uint64_t> mmio_read{0}, mmio_write{0};
+  std::atomic<uint64_t> interrupted{0};  // KVM_RUN left for a signal or immediate_exit
+  std::atomic<uint64_t> hlt{0};
+  std::atomic<uint64_t> assisted{0};     // instructions the host could not emulate, done here
+  std::atomic<uint64_t> msr{0}, debug{0};  // syscall repair's traps (emulated-kernel-mode hosts)
+  std::atomic<uint64_t> system_event{0}, shutdown{0};
+  std::atomic<uint64_t> failures{0};     // exits that stopped the VM with an error
+};
+
 class Vcpu {
  public:
   using StopFn = std::function<void(StopEvent)>;
@@ -52,6 +65,7 @@ class Vcpu {
   // Lets a paused thread run the guest again; returns when it does (or has stopped).
   void resume();
   VcpuState state() const;
+  const VcpuExitCounts& exits() const { return exits_; }
   // Profiling: records where the guest is (via `profiler`) at the next return from
   // KVM_RUN, which this call forces. Safe from any thread while the vCPU runs.
   void set_profiler(GuestProfiler* profiler) { profiler_ = profiler; }
@@ -77,8 +91,10 @@ class Vcpu {
   void take_sample();
   bool handle_repair(const char* what, Result<void> r);
   std::string describe_failure(const char* what);
+  void stop_with_error(StopEvent ev);  // counted in exits_.failures
 
   kvm::VcpuFd fd_;
+  VcpuExitCounts exits_;
   devices::Bus& pio_;
   devices::Bus& mmio_;
   InsnAssist* assist_;

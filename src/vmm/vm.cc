@@ -25,6 +25,7 @@
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc.h"
+#include "log/log.h"
 #include "util/file.h"
 #include "virtio/balloon.h"
 #include "virtio/block.h"
@@ -274,6 +275,7 @@ devices::ConsolePort& Vm::console_port() {
 }
 
 Result<void> Vm::add_virtio(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {
+  virtio_devices_.emplace_back(id, device);
   if (cfg_.transport == Transport::kPci) return add_virtio_pci(std::move(id), std::move(device));
   return add_virtio_mmio(std::move(id), std::move(device));
 }
@@ -300,8 +302,7 @@ Result<void> Vm::add_virtio_pci(std::string id, std::shared_ptr<virtio::VirtioDe
       if (before) (void)vm_.unregister_ioeventfd(fd, *before + off, 0, false, std::nullopt);
       if (now)
         if (auto r = vm_.register_ioeventfd(fd, *now + off, 0, false, std::nullopt); !r.ok())
-          std::fprintf(stderr, "vireo: %s queue %zu: %s (kicks exit to the VMM)\n", id.c_str(),
-                       q, r.error().message().c_str());
+          LOG_WARN("{} queue {}: {} (kicks exit to the VMM)", id, q, r.error().message());
     }
   });
   VIREO_TRY(devices_->add_pci(id, std::move(transport)));
@@ -382,8 +383,37 @@ Result<void> Vm::setup_vcpus() {
   return {};
 }
 
+void Vm::report_metrics(metrics::Collector& out) const {
+  out.scope("vm");
+  out.gauge("vcpus", vcpus_.size());
+  out.gauge("memory_bytes", cfg_.memory);
+  out.gauge("paused", paused_ ? 1 : 0);
+  if (started_at_ != std::chrono::steady_clock::time_point{})
+    out.gauge("uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::steady_clock::now() - started_at_)
+                                    .count());
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    const VcpuExitCounts& e = vcpus_[i]->exits();
+    out.scope("vcpu", "vcpu", std::to_string(i));
+    out.counter("exit_io_in", e.io_in.load(std::memory_order_relaxed));
+    out.counter("exit_io_out", e.io_out.load(std::memory_order_relaxed));
+    out.counter("exit_mmio_read", e.mmio_read.load(std::memory_order_relaxed));
+    out.counter("exit_mmio_write", e.mmio_write.load(std::memory_order_relaxed));
+    out.counter("exit_interrupted", e.interrupted.load(std::memory_order_relaxed));
+    out.counter("exit_hlt", e.hlt.load(std::memory_order_relaxed));
+    out.counter("exit_assisted", e.assisted.load(std::memory_order_relaxed));
+    out.counter("exit_msr", e.msr.load(std::memory_order_relaxed));
+    out.counter("exit_debug", e.debug.load(std::memory_order_relaxed));
+    out.counter("exit_system_event", e.system_event.load(std::memory_order_relaxed));
+    out.counter("exit_shutdown", e.shutdown.load(std::memory_order_relaxed));
+    out.counter("failures", e.failures.load(std::memory_order_relaxed));
+  }
+  for (const auto& [id, device] : virtio_devices_) device->report_metrics(out, id);
+}
+
 void Vm::start() {
   Vcpu::install_kick_handler();
+  started_at_ = std::chrono::steady_clock::now();
   if (cfg_.profile_path) {
     profiler_ = std::make_unique<GuestProfiler>();
     for (auto& v : vcpus_) v->set_profiler(profiler_.get());

@@ -2,6 +2,7 @@
 // kernel, devices on their buses, and one thread per vCPU.
 #pragma once
 
+#include <chrono>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "devices/legacy/serial.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
+#include "metrics/metrics.h"
 #include "util/epoll.h"
 #include "vmm/config.h"
 #include "vmm/device_manager.h"
@@ -49,6 +51,9 @@ class Vm {
   // Types Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel): a Linux
   // guest with a keyboard driver reboots, or does what its init asks for instead.
   Result<void> send_ctrl_alt_del();
+  // The VM's counters (see metrics/metrics.h): its size and uptime, each vCPU's exits,
+  // each virtio device's work. From the controlling thread.
+  void report_metrics(metrics::Collector& out) const;
   // The vCPUs' states, in vCPU order.
   std::vector<VcpuState> vcpu_states() const;
   // The VM's kvmclock now, in nanoseconds (KVM_GET_CLOCK).
@@ -114,6 +119,9 @@ class Vm {
   std::unique_ptr<MsiRouting> msi_routing_;  // with --transport pci (outlives the devices)
   std::unique_ptr<DeviceManager> devices_;
   std::vector<devices::Placement> virtio_mmio_;  // where the virtio-mmio pages went
+  // Every virtio device by its id, in the order they were added.
+  std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> virtio_devices_;
+  std::chrono::steady_clock::time_point started_at_{};
   std::unique_ptr<InsnAssist> assist_;
   std::unique_ptr<SyscallRepair> syscall_repair_;  // emulated-kernel-mode hosts only
   std::unique_ptr<GuestProfiler> profiler_;        // with --profile

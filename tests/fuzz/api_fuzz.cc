@@ -31,6 +31,14 @@ class NotStartedVm : public api::VmControl {
     return {};
   }
   const vmm::VmConfig& config() const override { return cfg_; }
+  // No files are opened: the fuzzer names them.
+  Result<void> configure_logger(const vmm::LogConfig&) override { return {}; }
+  Result<void> configure_metrics(const std::string&) override { return {}; }
+  Result<void> flush_metrics() override { return {}; }
+  void report_metrics(metrics::Collector& out) const override {
+    out.scope("vm");
+    out.gauge("vcpus", 1);
+  }
 
  private:
   api::InstanceState state_ = api::InstanceState::kNotStarted;

@@ -14,8 +14,10 @@
 #include <fstream>
 #include <regex>
 #include <utility>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support/kvm_required.h"
 #include "support/linux_fixture.h"
@@ -132,6 +134,81 @@ TEST_F(ApiOnARunningVm, SocketInUseIsOneLineAndStatus2) {
   EXPECT_EQ(second.err, "vireo: --api-sock: " + sock_ + " is in use by another program\n");
   first.send_signal(SIGTERM);
   first.wait(30s);
+}
+
+// The log and the metrics of a VM the API starts: a log file at Debug with levels, a
+// metrics file with a line every second and one per FlushMetrics, and Prometheus text on
+// GET /metrics whose vCPU counters grow while the guest prints.
+TEST_F(ApiOnARunningVm, LogAndMetricsFollowTheGuest) {
+  VIREO_REQUIRE_KVM();
+  const std::string log_path = dir_ + "/vireo.log", metrics_path = dir_ + "/metrics.json";
+  Process p({vireo_bin(), "run", "--api-sock", sock_, "--metrics-interval", "1"});
+  for (int i = 0; i < 200 && ::access(sock_.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(50ms);
+  auto put = [&](const std::string& target, const std::string& body) {
+    return http(sock_, "PUT", target, body);
+  };
+  EXPECT_NE(put("/logger", R"({"log_path": ")" + log_path + R"(", "level": "Debug", "show_level": true})")
+                .find("204 No Content"), std::string::npos);
+  EXPECT_NE(put("/metrics", R"({"metrics_path": ")" + metrics_path + R"("})").find("204 No Content"),
+            std::string::npos);
+  EXPECT_NE(put("/metrics", R"({"metrics_path": "/tmp/x"})").find("Reinitialization of metrics not allowed."),
+            std::string::npos);
+  EXPECT_NE(put("/boot-source", R"({"kernel_image_path": ")" + guest("chatter") + R"("})").find("204"),
+            std::string::npos);
+  EXPECT_NE(put("/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 64})").find("204"), std::string::npos);
+  EXPECT_NE(put("/actions", R"({"action_type": "InstanceStart"})").find("204"), std::string::npos);
+  ASSERT_TRUE(p.wait_for_output("chatter 100 ", 60s)) << p.out();
+
+  // Prometheus: the first vCPU writes the serial port, so its port-write exits grow.
+  auto io_out = [&] {
+    const std::string r = http(sock_, "GET", "/metrics");
+    std::smatch m;
+    static const std::regex re(R"(vireo_vcpu_exit_io_out_total\{vcpu="0"\} (\d+))");
+    return std::regex_search(r, m, re) ? std::stoull(m[1]) : 0ull;
+  };
+  const std::string text = http(sock_, "GET", "/metrics");
+  EXPECT_NE(text.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE vireo_vcpu_exit_io_out_total counter"), std::string::npos) << text;
+  EXPECT_NE(text.find("vireo_vm_vcpus 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vireo_vm_memory_bytes 67108864\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vireo_api_put_requests_total 6\n"), std::string::npos) << text;
+  const uint64_t before = io_out();
+  EXPECT_GT(before, 100u);
+  p.wait_for_output("chatter 400 ", 60s);
+  EXPECT_GT(io_out(), before);
+
+  // The metrics file: the period's lines and FlushMetrics', each a JSON object.
+  EXPECT_NE(put("/actions", R"({"action_type": "FlushMetrics"})").find("204"), std::string::npos);
+  std::vector<nlohmann::json> lines;
+  for (int i = 0; i < 240 && lines.size() < 3; ++i) {
+    std::this_thread::sleep_for(250ms);
+    lines.clear();
+    std::ifstream f(metrics_path);
+    for (std::string line; std::getline(f, line);) lines.push_back(nlohmann::json::parse(line, nullptr, false));
+  }
+  ASSERT_GE(lines.size(), 3u);
+  uint64_t exits = 0;
+  for (const auto& j : lines) {
+    ASSERT_TRUE(j.is_object());
+    EXPECT_TRUE(j.contains("utc_timestamp_ms"));
+    if (j.contains("vcpu_0")) exits += j["vcpu_0"].value("exit_io_out", 0ull);
+  }
+  EXPECT_GT(exits, 100u) << "the lines' deltas add up to the guest's port writes";
+
+  EXPECT_NE(put("/logger", R"({"log_path": "/tmp/y"})").find("not supported after starting"), std::string::npos);
+  p.send_signal(SIGTERM);
+  auto done = p.wait(30s);
+  EXPECT_EQ(done.exit_status, 128 + SIGTERM) << done.err;
+  std::ifstream f(log_path);
+  std::stringstream log;
+  log << f.rdbuf();
+  EXPECT_NE(log.str().find("[anonymous-instance:main:INFO] VM started: 2 vCPUs, 64 MiB"), std::string::npos)
+      << log.str();
+  EXPECT_NE(log.str().find(":DEBUG] API PUT /actions: 204"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find(":INFO] API PUT /logger: 400"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find(":INFO] VM stopped: "), std::string::npos) << log.str();
+  ::unlink(log_path.c_str());
+  ::unlink(metrics_path.c_str());
 }
 
 // Firecracker's getting-started flow on Debian's cloud kernel (its i8042 and atkbd

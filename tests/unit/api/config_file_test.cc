@@ -127,8 +127,12 @@ TEST(ConfigFile, RefusalsNameTheField) {
        "`vsock.guest_cid`: 2 is out of range"},
       {R"({"boot-source": {"kernel_image_path": "/k"}, "balloon": {"amount_mib": 128, "deflate_on_oom": false}})",
        "`balloon.amount_mib` (128 MiB) must be less than the guest's memory (128 MiB)"},
-      {R"({"boot-source": {"kernel_image_path": "/k"}, "logger": {"log_path": "/l"}})",
-       "`logger` is not built into vireo yet"},
+      {R"({"boot-source": {"kernel_image_path": "/k"}, "logger": {"log_path": "/l", "level": "chatty"}})",
+       "`logger.level`: unknown log level 'chatty'"},
+      {R"({"boot-source": {"kernel_image_path": "/k"}, "metrics": {"path": "/m"}})",
+       "`metrics`"},
+      {R"({"boot-source": {"kernel_image_path": "/k"}, "mmds-config": {}})",
+       "`mmds-config` is not built into vireo yet"},
   };
   for (const auto& c : cases) {
     auto r = config_from_json(c.doc);
@@ -160,6 +164,8 @@ TEST_F(ConfigFileOnTheCommandLine, SameMachineAsTheFlags) {
                         "is_read_only": true}],
             "network-interfaces": [{"iface_id": "net0", "host_dev_name": "tap0"}],
             "vsock": {"guest_cid": 5, "uds_path": "/tmp/v.sock"},
+            "logger": {"log_path": "/tmp/v.log", "level": "Debug", "show_level": true},
+            "metrics": {"metrics_path": "/tmp/v.metrics"},
             "entropy": {}})");
   auto by_file = cli::parse_command_line({"run", "--config-file", path_, "--api-sock", "/tmp/a.sock",
                                           "--transport", "pci"});
@@ -167,7 +173,8 @@ TEST_F(ConfigFileOnTheCommandLine, SameMachineAsTheFlags) {
   auto by_flags = cli::parse_command_line(
       {"run", "--kernel", "/k", "--cmdline", "console=ttyS0", "--cpus", "2", "--memory", "256M",
        "--disk", "path=/d.img,readonly=on", "--net", "tap=tap0", "--vsock", "cid=5,uds=/tmp/v.sock",
-       "--rng", "--api-sock", "/tmp/a.sock", "--transport", "pci"});
+       "--rng", "--api-sock", "/tmp/a.sock", "--transport", "pci", "--log-path", "/tmp/v.log",
+       "--level", "Debug", "--show-level", "--metrics-path", "/tmp/v.metrics"});
   ASSERT_TRUE(by_flags.run) << by_flags.err;
   const vmm::VmConfig& a = *by_file.run;
   const vmm::VmConfig& b = *by_flags.run;
@@ -181,6 +188,23 @@ TEST_F(ConfigFileOnTheCommandLine, SameMachineAsTheFlags) {
   EXPECT_EQ(a.rng, b.rng);
   EXPECT_EQ(a.api_sock, b.api_sock);
   EXPECT_EQ(a.transport, b.transport);
+  ASSERT_TRUE(a.log);
+  EXPECT_EQ(a.log, b.log);
+  EXPECT_EQ(a.log->options.level, log::Level::kDebug);
+  EXPECT_EQ(a.metrics_path, b.metrics_path);
+  EXPECT_EQ(*a.metrics_path, "/tmp/v.metrics");
+}
+
+TEST(LogFlags, NeedALogPathAndAKnownLevel) {
+  auto r = cli::parse_command_line({"run", "--kernel", "/k", "--level", "Debug"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "--level, --show-level and --show-log-origin need --log-path");
+  r = cli::parse_command_line({"run", "--kernel", "/k", "--log-path", "/l", "--level", "shout"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--level: unknown log level 'shout'"), std::string::npos) << r.err;
+  r = cli::parse_command_line({"run", "--kernel", "/k", "--metrics-path", "/m", "--metrics-interval", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "--metrics-interval 0 is out of range (1-86400 seconds)");
 }
 
 TEST_F(ConfigFileOnTheCommandLine, FlagsThatDescribeTheMachineAreRefusedBesideIt) {

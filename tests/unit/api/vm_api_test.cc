@@ -36,6 +36,27 @@ class RecordingVm : public VmControl {
     return {};
   }
   const vmm::VmConfig& config() const override { return cfg; }
+  Result<void> configure_logger(const vmm::LogConfig& log) override {
+    if (log.path == "/nonexistent/log") return Error("cannot open log '/nonexistent/log': No such file or directory");
+    logger = log;
+    return {};
+  }
+  Result<void> configure_metrics(const std::string& path) override {
+    if (metrics_path) return Error("Reinitialization of metrics not allowed.");
+    metrics_path = path;
+    return {};
+  }
+  Result<void> flush_metrics() override {
+    if (!metrics_path) return Error("There is no metrics file to flush to: PUT /metrics first.");
+    ++flushes;
+    return {};
+  }
+  void report_metrics(metrics::Collector& out) const override {
+    out.scope("block", "drive", "root\"fs");
+    out.counter("read_bytes", 4096);
+    out.scope("vm");
+    out.gauge("vcpus", 2);
+  }
 
   std::optional<vmm::VmConfig> started_with;
   bool fail_start = false;
@@ -43,6 +64,9 @@ class RecordingVm : public VmControl {
   int pauses = 0, resumes = 0, ctrl_alt_dels = 0;
   bool keyboard_off = false;
   vmm::VmConfig cfg;
+  std::optional<vmm::LogConfig> logger;
+  std::optional<std::string> metrics_path;
+  int flushes = 0;
 };
 
 std::string fault(const HttpResponse& r) {
@@ -250,6 +274,90 @@ TEST(VmApi, ConfigurationIsReportedInFirecrackersSections) {
   EXPECT_EQ(c["vsock"]["guest_cid"], 3);
   EXPECT_EQ(c["vsock"]["uds_path"], "/v.sock");
   EXPECT_TRUE(c["balloon"].is_null());
+}
+
+TEST(VmApi, LoggerIsSetBeforeTheStartWithFirecrackersFields) {
+  RecordingVm vm;
+  vm.state_ = InstanceState::kNotStarted;
+  VmApi api(vm);
+  auto r = api.handle({"PUT", "/logger",
+                       R"({"log_path":"/tmp/l","level":"debug","show_level":true,"show_log_origin":true,"module":"virtio"})"});
+  ASSERT_EQ(r.status, 204) << r.body;
+  ASSERT_TRUE(vm.logger);
+  EXPECT_EQ(vm.logger->path, "/tmp/l");
+  EXPECT_EQ(vm.logger->options.level, log::Level::kDebug);
+  EXPECT_TRUE(vm.logger->options.show_level);
+  EXPECT_TRUE(vm.logger->options.show_origin);
+  EXPECT_EQ(vm.logger->options.module, "virtio");
+
+  vm.logger.reset();
+  r = api.handle({"PUT", "/logger", R"({"log_path":"/tmp/l","level":"loud"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("level"), std::string::npos) << r.body;
+  EXPECT_NE(fault(r).find("Off, Error, Warning, Info, Debug, Trace"), std::string::npos) << r.body;
+  r = api.handle({"PUT", "/logger", R"({"log_path":"/tmp/l","colour":true})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("colour"), std::string::npos) << r.body;
+  r = api.handle({"PUT", "/logger", R"({"log_path":7})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("log_path"), std::string::npos) << r.body;
+  r = api.handle({"PUT", "/logger", R"({"level":"Info"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("log_path"), std::string::npos) << r.body;
+  r = api.handle({"PUT", "/logger", R"({"log_path":"/nonexistent/log"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("Cannot initialize logging system: cannot open log"), std::string::npos) << r.body;
+  EXPECT_FALSE(vm.logger);
+
+  vm.state_ = InstanceState::kRunning;
+  r = api.handle({"PUT", "/logger", R"({"log_path":"/tmp/l"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(fault(r), "The requested operation is not supported after starting the microVM.");
+  EXPECT_FALSE(vm.logger);
+}
+
+TEST(VmApi, MetricsFileOnceThenFlushMetricsWritesALine) {
+  RecordingVm vm;
+  vm.state_ = InstanceState::kNotStarted;
+  VmApi api(vm);
+  auto r = api.handle({"PUT", "/actions", R"({"action_type":"FlushMetrics"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("PUT /metrics first"), std::string::npos) << r.body;
+  r = api.handle({"PUT", "/metrics", R"({"metrics_path":""})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("metrics_path"), std::string::npos) << r.body;
+  r = api.handle({"PUT", "/metrics", R"({"metrics_path":"/tmp/m","extra":1})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("extra"), std::string::npos) << r.body;
+  EXPECT_EQ(api.handle({"PUT", "/metrics", R"({"metrics_path":"/tmp/m"})"}).status, 204);
+  EXPECT_EQ(vm.metrics_path, "/tmp/m");
+  r = api.handle({"PUT", "/metrics", R"({"metrics_path":"/tmp/m2"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("Reinitialization of metrics not allowed."), std::string::npos) << r.body;
+  EXPECT_EQ(api.handle({"PUT", "/actions", R"({"action_type":"FlushMetrics"})"}).status, 204);
+  vm.state_ = InstanceState::kRunning;
+  EXPECT_EQ(api.handle({"PUT", "/actions", R"({"action_type":"FlushMetrics"})"}).status, 204);
+  EXPECT_EQ(vm.flushes, 2);
+  r = api.handle({"PUT", "/metrics", R"({"metrics_path":"/tmp/m3"})"});
+  EXPECT_EQ(fault(r), "The requested operation is not supported after starting the microVM.");
+}
+
+TEST(VmApi, GetMetricsIsPrometheusTextWithTheApisOwnCounters) {
+  RecordingVm vm;
+  VmApi api(vm);
+  (void)api.handle({"GET", "/", ""});
+  (void)api.handle({"PATCH", "/vm", "{"});  // a client error
+  auto r = api.handle({"GET", "/metrics", ""});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4");
+  EXPECT_NE(r.body.find("# TYPE vireo_block_read_bytes_total counter\n"
+                        "vireo_block_read_bytes_total{drive=\"root\\\"fs\"} 4096\n"),
+            std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("# TYPE vireo_vm_vcpus gauge\nvireo_vm_vcpus 2\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("vireo_api_get_requests_total 2\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("vireo_api_patch_requests_total 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("vireo_api_client_errors_total 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("vireo_api_ok_responses_total 1\n"), std::string::npos) << r.body;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <cstring>
 #include <fstream>
 #include <numeric>
@@ -174,6 +176,26 @@ TEST_P(VirtioBlock, ReadsWhatTheImageHolds) {
   EXPECT_EQ(f.bytes(b, 512), expected(kDiskBytes - 512, 512));
   EXPECT_EQ(f.blk->stats().reads.load(), 2u);
   EXPECT_EQ(f.blk->stats().bytes_read.load(), 4096u + 512u);
+}
+
+// The counters the metrics read are the device's own, under its drive id.
+TEST_P(VirtioBlock, ReportsItsCountersUnderItsDriveId) {
+  BlockFixture f(GetParam());
+  f.bring_up();
+  (void)f.read(3, 4096);
+  metrics::Collector c;
+  f.blk->report_metrics(c, "rootfs");
+  std::map<std::string, uint64_t> got;
+  for (const auto& m : c.samples()) {
+    EXPECT_EQ(m.component, "block");
+    EXPECT_EQ(m.label, "drive");
+    EXPECT_EQ(m.instance, "rootfs");
+    got[m.name] = m.value;
+  }
+  EXPECT_EQ(got["read_count"], 1u);
+  EXPECT_EQ(got["read_bytes"], 4096u);
+  EXPECT_EQ(got["write_count"], 0u);
+  EXPECT_EQ(got["capacity_bytes"], kDiskBytes);
 }
 
 TEST_P(VirtioBlock, WritesReachTheImage) {
