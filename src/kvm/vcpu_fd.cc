@@ -73,6 +73,7 @@ VCPU_SET(kvm_mp_state, KVM_SET_MP_STATE, set_mp_state)
 VCPU_GET(kvm_vcpu_events, KVM_GET_VCPU_EVENTS, get_vcpu_events)
 VCPU_SET(kvm_vcpu_events, KVM_SET_VCPU_EVENTS, set_vcpu_events)
 VCPU_GET(kvm_xcrs, KVM_GET_XCRS, get_xcrs)
+VCPU_SET(kvm_xcrs, KVM_SET_XCRS, set_xcrs)
 VCPU_SET(kvm_guest_debug, KVM_SET_GUEST_DEBUG, set_guest_debug)
 VCPU_GET(kvm_debugregs, KVM_GET_DEBUGREGS, get_debugregs)
 

@@ -52,6 +52,7 @@ class VcpuFd {
   Result<kvm_vcpu_events> get_vcpu_events() const;
   Result<void> set_vcpu_events(const kvm_vcpu_events&) const;
   Result<kvm_xcrs> get_xcrs() const;
+  Result<void> set_xcrs(const kvm_xcrs&) const;
   Result<void> set_guest_debug(const kvm_guest_debug&) const;
   Result<kvm_debugregs> get_debugregs() const;
   // MXCSR, through KVM_GET/SET_XSAVE (KVM_GET_FPU reports 0 on some hosts and

@@ -131,6 +131,17 @@ Result<void> VmFd::set_irqchip(const kvm_irqchip& chip) const {
   return {};
 }
 
+Result<kvm_pit_state2> VmFd::get_pit2() const {
+  kvm_pit_state2 pit{};
+  VIREO_TRY(VIREO_IOCTL(fd_.get(), KVM_GET_PIT2, &pit));
+  return pit;
+}
+
+Result<void> VmFd::set_pit2(const kvm_pit_state2& pit) const {
+  VIREO_TRY(VIREO_IOCTL(fd_.get(), KVM_SET_PIT2, &pit));
+  return {};
+}
+
 Result<void> VmFd::register_ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio,
                                       std::optional<uint64_t> datamatch) const {
   const std::string what = ioeventfd_name(addr, len, pio, datamatch);

@@ -44,6 +44,8 @@ class VmFd {
   Result<void> set_clock(const kvm_clock_data& clock) const;
   Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
   Result<void> set_irqchip(const kvm_irqchip& chip) const;
+  Result<kvm_pit_state2> get_pit2() const;
+  Result<void> set_pit2(const kvm_pit_state2& pit) const;
 
   // KVM_IOEVENTFD: a guest write of `len` bytes to `addr` (a port when `pio`, else a
   // guest-physical MMIO address outside every memory slot) signals `eventfd` inside KVM

@@ -121,24 +121,17 @@ constexpr std::chrono::milliseconds kFinalFlush{2000};
 // stderr, and the log file if there is one.
 void print_error(const std::string& line) { LOG_ERROR("{}", line); }
 
-// Runs one VM instance; returns its stop event.
-Result<StopEvent> run_once(const VmConfig& cfg, Epoll& epoll, int sigfd,
+// Runs the VM from power-on until it stops; returns its stop event.
+Result<StopEvent> run_once(Vm* vm, const VmConfig& cfg, Epoll& epoll, int sigfd,
                            SerialConsole& console, const EventFd& wake, api::ApiServer* api,
-                           RunnerControl& control, MetricsReporter& metrics,
-                           std::unique_ptr<Vm> built) {
+                           RunnerControl& control, MetricsReporter& metrics) {
   std::optional<SymbolMap> symbols;
   if (cfg.profile_symbols) {
     VIREO_ASSIGN_OR_RETURN(auto m, SymbolMap::load(*cfg.profile_symbols));
     symbols = std::move(m);
   }
-  std::unique_ptr<Vm> vm = std::move(built);
-  if (!vm) {
-    auto vm_r = Vm::create(cfg, [&wake] { wake.signal(); });
-    if (!vm_r.ok()) return vm_r.error();
-    vm = std::move(*vm_r);
-  }
   console.attach(&vm->console_port());
-  control.set_vm(vm.get());
+  control.set_vm(vm);
   struct Detach {  // before the VM goes, on every path
     SerialConsole& console;
     RunnerControl& control;
@@ -353,10 +346,22 @@ int run_with_console(const VmConfig& flags) {
     }
   }
   const VmConfig& cfg = control.config();
+  // The VM InstanceStart built, or the one the flags describe. A guest reboot with
+  // --on-reboot restart resets it in place (Vm::reset) and runs it again.
+  std::unique_ptr<Vm> vm = control.take_built();
+  if (!vm) {
+    auto built = Vm::create(cfg, [&wake_fd] { wake_fd.signal(); });
+    if (!built.ok()) {
+      raw.restore();
+      print_error(built.error().message());
+      return exit_code::kUsageError;
+    }
+    vm = std::move(*built);
+  }
   int status = 0;
   for (;;) {
-    auto stop = run_once(cfg, *epoll, sigfd->get(), console, *wake, api.get(), control, metrics,
-                         control.take_built());
+    auto stop = run_once(vm.get(), cfg, *epoll, sigfd->get(), console, *wake, api.get(), control,
+                         metrics);
     if (!stop.ok()) {
       raw.restore();
       print_error(stop.error().message());
@@ -365,7 +370,12 @@ int run_with_console(const VmConfig& flags) {
     }
     if (stop->reason == StopReason::kReset && cfg.on_reboot == OnReboot::kRestart) {
       if (!cfg.quiet) fmt::print(stderr, "\r\nvireo: guest reset: restarting\r\n");
-      LOG_INFO("guest reset: restarting");
+      if (auto r = vm->reset(); !r.ok()) {
+        raw.restore();
+        print_error(r.error().message());
+        status = exit_code::kVmmError;
+        break;
+      }
       continue;
     }
     raw.restore();

@@ -90,6 +90,16 @@ void Vcpu::start() {
   thread_ = std::thread([this] { thread_main(); });
 }
 
+void Vcpu::rearm() {
+  std::lock_guard lock(mu_);
+  if (state_ != VcpuState::kStopped || thread_.joinable()) return;
+  state_ = VcpuState::kCreated;
+  stop_ = false;
+  pause_ = false;
+  sample_ = false;
+  if (fd_.run_struct()) fd_.set_immediate_exit(false);
+}
+
 void Vcpu::interrupt_locked() {
   // immediate_exit catches the thread before its next entry; the signal (whose handler
   // does nothing) ends the KVM_RUN it may be in now with EINTR.

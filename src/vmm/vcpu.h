@@ -65,6 +65,9 @@ class Vcpu {
   // Lets a paused thread run the guest again; returns when it does (or has stopped).
   void resume();
   VcpuState state() const;
+  // A stopped vCPU whose thread was joined goes back to created, so that start() runs it
+  // again (a machine reset in place). Does nothing in any other state.
+  void rearm();
   const VcpuExitCounts& exits() const { return exits_; }
   // Profiling: records where the guest is (via `profiler`) at the next return from
   // KVM_RUN, which this call forces. Safe from any thread while the vCPU runs.

@@ -69,6 +69,11 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& cfg,
   // heap), which left 4-5 MiB of a Linux boot's files resident for the VM's lifetime.
   ::malloc_trim(0);
   VIREO_TRY(vm->setup_vcpus());
+  if (cfg.on_reboot == OnReboot::kRestart) {
+    VIREO_ASSIGN_OR_RETURN(auto msr_list, vm->kvm_.msr_index_list());
+    VIREO_ASSIGN_OR_RETURN(vm->power_on_,
+                           PowerOnState::capture(vm->vm_, vm->vcpu_fds(), x86::reset_msrs(msr_list)));
+  }
   VIREO_TRY(vm->memory_slots_.get());
   if (vm->msr_filter_.valid()) VIREO_TRY(vm->msr_filter_.get());
   return vm;
@@ -383,11 +388,50 @@ Result<void> Vm::setup_vcpus() {
   return {};
 }
 
+std::vector<kvm::VcpuFd*> Vm::vcpu_fds() {
+  std::vector<kvm::VcpuFd*> fds;
+  for (auto& v : vcpus_) fds.push_back(&v->fd());
+  return fds;
+}
+
+Result<void> Vm::reset() {
+  if (!power_on_) return Error("this VM was not built to restart in place (--on-reboot restart)");
+  for (const auto& v : vcpus_)
+    if (v->state() == VcpuState::kRunning || v->state() == VcpuState::kPaused)
+      return Error("machine reset while the vCPUs run");
+  devices_->reset_all();
+  for (const auto& r : mem_.regions())
+    if (auto d = mem_.discard(r.gpa, r.size); !d.ok()) return d.error().context("machine reset");
+  VIREO_TRY(load_boot_image());
+  ::malloc_trim(0);
+  VIREO_TRY(power_on_->restore(vm_, vcpu_fds()));
+  // The boot vCPU enters the kernel just loaded (the file may have changed since).
+  const auto mode = kernel_.protocol == x86::BootProtocol::kPvh ? x86::EntryMode::kProtected32
+                                                                  : x86::EntryMode::kLong64;
+  const uint64_t boot_info =
+      mode == x86::EntryMode::kLong64 ? layout::kZeroPage : layout::kPvhStartInfo;
+  VIREO_ASSIGN_OR_RETURN(auto sregs, vcpus_[0]->fd().get_sregs());
+  x86::setup_boot_sregs(sregs, mode);
+  VIREO_TRY(vcpus_[0]->fd().set_sregs(sregs));
+  VIREO_TRY(vcpus_[0]->fd().set_regs(x86::boot_regs(mode, kernel_.entry, boot_info)));
+  for (auto& v : vcpus_) v->rearm();
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = StopEvent{};
+  }
+  stop_fd_.drain();
+  paused_ = false;
+  ++resets_;
+  LOG_INFO("machine reset: restarting in place (reset {})", resets_);
+  return {};
+}
+
 void Vm::report_metrics(metrics::Collector& out) const {
   out.scope("vm");
   out.gauge("vcpus", vcpus_.size());
   out.gauge("memory_bytes", cfg_.memory);
   out.gauge("paused", paused_ ? 1 : 0);
+  out.counter("resets", resets_);
   if (started_at_ != std::chrono::steady_clock::time_point{})
     out.gauge("uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(
                                     std::chrono::steady_clock::now() - started_at_)

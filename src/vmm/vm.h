@@ -22,6 +22,7 @@
 #include "vmm/exit_status.h"
 #include "vmm/insn_assist.h"
 #include "vmm/msi_routing.h"
+#include "vmm/power_on_state.h"
 #include "vmm/vcpu.h"
 #include "virtio/console.h"
 #include "virtio/device.h"
@@ -38,6 +39,14 @@ class Vm {
 
   // Starts all vCPU threads.
   void start();
+  // A guest reboot, in place (--on-reboot restart): after stop_and_join(), puts the
+  // machine back to power-on (devices reset, guest RAM emptied, the boot image loaded
+  // again, KVM's irqchip, PIT and vCPUs as they were before the first run); start()
+  // then boots it again. The KVM VM, the memory mapping, the vCPU fds and the devices'
+  // back-ends (disk files, taps, sockets) stay. Needs a VM built with on_reboot restart.
+  Result<void> reset();
+  // How many times reset() restarted it.
+  uint64_t resets() const { return resets_; }
   // Pauses the guest, from the controlling thread: every vCPU parked outside KVM_RUN
   // with its registers consistent, then every device quiesced (requests in flight
   // completed, its I/O thread gone). The guest's clock stops with it: KVM_GET_CLOCK now,
@@ -98,6 +107,7 @@ class Vm {
   // find the devices in the DSDT.
   std::string with_virtio_mmio_switches(std::string cmdline, bool linux_kernel) const;
   Result<void> setup_vcpus();
+  std::vector<kvm::VcpuFd*> vcpu_fds();
 
   VmConfig cfg_;
   arch::x86::HostProfile host_;
@@ -128,6 +138,8 @@ class Vm {
   std::string cmdline_;
   std::string host_switches_;
   bool paused_ = false;
+  std::optional<PowerOnState> power_on_;  // with on_reboot restart
+  uint64_t resets_ = 0;
   uint64_t paused_clock_ = 0;  // the kvmclock when paused
   EventFd stop_fd_;
   std::mutex stop_mu_;

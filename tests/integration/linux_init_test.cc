@@ -7,9 +7,12 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <regex>
 
 #include "support/linux_fixture.h"
+#include "support/scratch_dir.h"
 #include "support/vm_test.h"
 
 namespace vireo::test {
@@ -91,6 +94,46 @@ TEST_P(LinuxInitReboot, GuestRebootEndsVmWithResetStatus) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, LinuxInitReboot, ::testing::Values("k", "b"));
+
+// --on-reboot restart resets the machine in place (Vm::reset): the same KVM VM, memory
+// and devices, put back to power-on. The guest, with 2 vCPUs and a disk holding a boot
+// counter, counts its boot on the disk and reboots, and powers off on its third boot:
+// each boot finds both CPUs and the disk as the last one left it.
+TEST(LinuxReboot, RestartsInPlaceWithItsDiskAndBothCpus) {
+  VIREO_REQUIRE_KVM();
+  std::string dir = linux_dir();
+  VIREO_REQUIRE_LINUX(dir);
+  ScratchDir scratch;
+  ASSERT_FALSE(scratch.path().empty());
+  const std::string disk = scratch.path() + "/counter.img", log = scratch.path() + "/vireo.log";
+  {
+    std::string counter = "0\n";
+    counter.resize(4096, '\0');
+    std::ofstream(disk, std::ios::binary) << counter;
+  }
+  const std::string cmd =
+      "n=$(head -n1 /dev/vda); n=$((n+1)); echo boot-count-$n cpus=$(cat /sys/devices/system/cpu/online); "
+      "echo $n | dd of=/dev/vda conv=notrunc 2>/dev/null; sync; [ $n -ge 3 ] && poweroff -f; true";
+  auto r = run_process({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd", dir + "/initramfs.cpio",
+                        "--cpus", "2", "--memory", "128M", "--disk", "path=" + disk, "--on-reboot", "restart",
+                        "--log-path", log, "--cmdline",
+                        "console=ttyS0 reboot=k panic=1 vireo.then=reboot vireo.cmd=\"" + cmd + "\""},
+                       "", std::chrono::seconds(900));
+  EXPECT_EQ(r.exit_status, 0) << r.out << "\nvireo: " << r.err;
+  for (int n = 1; n <= 3; ++n)
+    EXPECT_NE(r.out.find(fmt::format("boot-count-{} cpus=0-1", n)), std::string::npos) << n << "\n" << r.out;
+  EXPECT_EQ(r.out.find("boot-count-4"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("segfault"), std::string::npos) << r.out;
+  std::ifstream f(log);
+  std::stringstream text;
+  text << f.rdbuf();
+  EXPECT_NE(text.str().find("machine reset: restarting in place (reset 2)"), std::string::npos) << text.str();
+  EXPECT_EQ(text.str().find("reset 3"), std::string::npos) << text.str();
+  std::ifstream d(disk);
+  std::string first;
+  std::getline(d, first);
+  EXPECT_EQ(first, "3");
+}
 
 }  // namespace
 }  // namespace vireo::test

@@ -18,6 +18,7 @@
 #include <regex>
 
 #include "support/linux_fixture.h"
+#include "support/scratch_dir.h"
 #include "support/vm_test.h"
 
 namespace vireo::test {
@@ -33,24 +34,6 @@ std::string file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
-
-// A scratch directory under /tmp (in the KVM sandbox, its own tmpfs: holes can be punched
-// and files locked there, unlike on its 9p shares).
-class ScratchDir {
- public:
-  ScratchDir() {
-    char name[] = "/tmp/vireo-blk-XXXXXX";
-    path_ = ::mkdtemp(name) ? name : "";
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class LinuxVirtioBlkOn : public ::testing::TestWithParam<LinuxGuest> {};
 

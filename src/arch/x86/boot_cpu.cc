@@ -126,6 +126,29 @@ std::vector<std::pair<uint32_t, uint64_t>> boot_msrs(const std::vector<uint32_t>
   return out;
 }
 
+std::vector<std::pair<uint32_t, uint64_t>> reset_msrs(const std::vector<uint32_t>& supported) {
+  std::vector<std::pair<uint32_t, uint64_t>> out = boot_msrs(supported);
+  const std::pair<uint32_t, uint64_t> extra[] = {
+      {0x11, 0},          // MSR_KVM_WALL_CLOCK
+      {0x12, 0},          // MSR_KVM_SYSTEM_TIME
+      {0x4b564d00, 0},    // MSR_KVM_WALL_CLOCK_NEW
+      {0x4b564d01, 0},    // MSR_KVM_SYSTEM_TIME_NEW
+      {0x4b564d02, 0},    // MSR_KVM_ASYNC_PF_EN
+      {0x4b564d03, 0},    // MSR_KVM_STEAL_TIME
+      {0x4b564d04, 0},    // MSR_KVM_PV_EOI_EN
+      {0x4b564d05, 1},    // MSR_KVM_POLL_CONTROL (host polling on)
+      {0x4b564d06, 0},    // MSR_KVM_ASYNC_PF_INT
+      {0x277, 0x0007040600070406ull},  // IA32_PAT
+      {0x6e0, 0},         // IA32_TSC_DEADLINE
+      {0xc0000103, 0},    // TSC_AUX
+      {0xda0, 0},         // IA32_XSS
+  };
+  for (const auto& m : extra)
+    if (std::find(supported.begin(), supported.end(), m.first) != supported.end())
+      out.push_back(m);
+  return out;
+}
+
 void setup_lapic_lint(kvm_lapic_state& lapic) {
   auto set_mode = [&](uint32_t reg, uint32_t mode) {
     uint32_t v;

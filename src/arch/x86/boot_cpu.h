@@ -34,6 +34,12 @@ kvm_fpu boot_fpu();
 // MSRs every vCPU starts with, restricted to those KVM can save (msr index list).
 std::vector<std::pair<uint32_t, uint64_t>> boot_msrs(const std::vector<uint32_t>& supported);
 
+// What a machine reset puts back on top of boot_msrs(): the paravirtual MSRs a guest
+// points at its memory (kvmclock, steal time, async page faults, PV EOI) switched off,
+// so that KVM stops writing into the memory the next boot reuses; PAT, TSC_AUX, the
+// TSC deadline and XSS at their reset values.
+std::vector<std::pair<uint32_t, uint64_t>> reset_msrs(const std::vector<uint32_t>& supported);
+
 // Programs LINT0 as ExtINT and LINT1 as NMI in a KVM_GET_LAPIC image.
 void setup_lapic_lint(kvm_lapic_state& lapic);
 
