@@ -21,14 +21,13 @@ ApiServer::ApiServer(std::string path, UniqueFd fd, HttpConnection::Handler hand
 
 ApiServer::~ApiServer() {
   for (size_t i = 0; i < slots_.size(); ++i) close_slot(i);
-  if (epoll_) (void)epoll_->remove(listen_fd_.get());
+  if (loop_) loop_->remove(listen_fd_.get());
   ::unlink(path_.c_str());
 }
 
-Result<void> ApiServer::attach(Epoll& epoll, uint64_t first_token) {
-  VIREO_TRY(epoll.add(listen_fd_.get(), EPOLLIN, first_token));
-  epoll_ = &epoll;
-  first_token_ = first_token;
+Result<void> ApiServer::attach(EventLoop& loop) {
+  VIREO_TRY(loop.add(listen_fd_.get(), EPOLLIN, [this](uint32_t) { accept_all(); }));
+  loop_ = &loop;
   return {};
 }
 
@@ -38,12 +37,7 @@ size_t ApiServer::connections() const {
   return n;
 }
 
-void ApiServer::on_event(uint64_t token, uint32_t events) {
-  if (token == first_token_) {
-    accept_all();
-    return;
-  }
-  const size_t slot = token - first_token_ - 1;
+void ApiServer::on_event(size_t slot, uint32_t events) {
   HttpConnection* c = slots_[slot].get();
   if (!c) return;
   bool keep = true;
@@ -63,7 +57,8 @@ void ApiServer::accept_all() {
     size_t slot = 0;
     while (slot < slots_.size() && slots_[slot]) ++slot;
     if (slot == slots_.size()) continue;  // full: this one is closed at once
-    if (!epoll_->add(fd.get(), EPOLLIN, first_token_ + 1 + slot).ok()) continue;
+    if (!loop_->add(fd.get(), EPOLLIN, [this, slot](uint32_t events) { on_event(slot, events); }).ok())
+      continue;
     slots_[slot] = std::make_unique<HttpConnection>(std::move(fd), handler_);
     writing_[slot] = false;
   }
@@ -73,12 +68,12 @@ void ApiServer::update_interest(size_t slot) {
   const bool want = slots_[slot]->wants_write();
   if (want == writing_[slot]) return;
   writing_[slot] = want;
-  (void)epoll_->modify(slots_[slot]->fd(), EPOLLIN | (want ? EPOLLOUT : 0u), first_token_ + 1 + slot);
+  (void)loop_->modify(slots_[slot]->fd(), EPOLLIN | (want ? EPOLLOUT : 0u));
 }
 
 void ApiServer::close_slot(size_t slot) {
   if (!slots_[slot]) return;
-  if (epoll_) (void)epoll_->remove(slots_[slot]->fd());
+  if (loop_) loop_->remove(slots_[slot]->fd());
   slots_[slot].reset();
 }
 

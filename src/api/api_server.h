@@ -1,7 +1,7 @@
 // ApiServer: the API's Unix socket (--api-sock) and its clients, all served from the
-// VMM's event loop: the listening socket and every connection are fds in the loop's
-// epoll, under tokens from `first_token` up; the handler runs on the loop's thread, so it
-// may touch the VM directly. At most kMaxConnections clients at once: one more is
+// VMM's event loop: the listening socket and every connection are fds in the loop, each
+// with its handler; the request handler runs on the loop's thread, so it may touch the
+// VM directly. At most kMaxConnections clients at once: one more is
 // accepted and closed at once (a client opening connections without end costs nothing).
 #pragma once
 
@@ -12,7 +12,7 @@
 #include <string>
 
 #include "api/http_connection.h"
-#include "util/epoll.h"
+#include "util/event_loop.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
@@ -31,28 +31,22 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
-  // Registers the listening socket in `epoll`; tokens first_token .. first_token +
-  // kMaxConnections are this server's.
-  Result<void> attach(Epoll& epoll, uint64_t first_token);
-  bool owns(uint64_t token) const {
-    return epoll_ && token >= first_token_ && token <= first_token_ + kMaxConnections;
-  }
-  // One epoll event for one of this server's tokens.
-  void on_event(uint64_t token, uint32_t events);
+  // Serves the socket from `loop` (which must outlive the server).
+  Result<void> attach(EventLoop& loop);
   size_t connections() const;
 
   ApiServer(std::string path, UniqueFd fd, HttpConnection::Handler handler);
 
  private:
   void accept_all();
+  void on_event(size_t slot, uint32_t events);
   void close_slot(size_t slot);
   void update_interest(size_t slot);
 
   std::string path_;
   UniqueFd listen_fd_;
   HttpConnection::Handler handler_;
-  Epoll* epoll_ = nullptr;
-  uint64_t first_token_ = 0;
+  EventLoop* loop_ = nullptr;
   std::array<std::unique_ptr<HttpConnection>, kMaxConnections> slots_;
   std::array<bool, kMaxConnections> writing_{};  // EPOLLOUT wanted
 };

@@ -8,10 +8,10 @@
 
 namespace vireo::vmm {
 
-Result<void> MetricsReporter::attach(Epoll& epoll, uint64_t token) {
+Result<void> MetricsReporter::attach(EventLoop& loop) {
   VIREO_ASSIGN_OR_RETURN(auto timer, TimerFd::create());
-  VIREO_TRY(epoll.add(timer.fd(), EPOLLIN, token));
   timer_.emplace(std::move(timer));
+  VIREO_TRY(loop.add(timer_->fd(), EPOLLIN, [this](uint32_t) { on_timer(); }));
   if (sink_) VIREO_TRY(timer_->arm(std::chrono::nanoseconds(period_).count()));
   return {};
 }

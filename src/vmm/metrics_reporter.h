@@ -12,6 +12,7 @@
 
 #include "metrics/metrics.h"
 #include "util/epoll.h"
+#include "util/event_loop.h"
 #include "util/line_sink.h"
 #include "util/result.h"
 
@@ -26,14 +27,13 @@ class MetricsReporter {
   MetricsReporter(Collect collect, std::chrono::seconds period)
       : collect_(std::move(collect)), period_(period) {}
 
-  // Registers the timer in `epoll` under `token` (call on_timer() for it).
-  Result<void> attach(Epoll& epoll, uint64_t token);
+  // Registers its timer in `loop`.
+  Result<void> attach(EventLoop& loop);
   // Opens the metrics file and starts the period. Once only, as Firecracker.
   Result<void> open(const std::string& path);
   bool configured() const { return sink_.has_value(); }
   // Writes a line now. An error if there is no metrics file.
   Result<void> flush();
-  void on_timer();
   // Its own counters (lines written and dropped), and the VMM process's RSS.
   void report(metrics::Collector& out) const;
 
@@ -43,6 +43,7 @@ class MetricsReporter {
   std::optional<TimerFd> timer_;
   std::optional<LineSink> sink_;
   metrics::JsonLines lines_;
+  void on_timer();
 };
 
 // The process's resident set, from /proc/self/statm (0 if unreadable).

@@ -16,11 +16,12 @@
 
 #include "api/api_server.h"
 #include "api/vm_api.h"
-#include "util/file.h"
 #include "log/log.h"
+#include "util/event_loop.h"
+#include "util/file.h"
 #include "util/symbol_map.h"
-#include "vmm/metrics_reporter.h"
 #include "vmm/console_escape.h"
+#include "vmm/metrics_reporter.h"
 #include "vmm/serial_console.h"
 #include "vmm/terminal.h"
 #include "vmm/vm.h"
@@ -28,16 +29,6 @@
 namespace vireo::vmm {
 
 namespace {
-
-enum Token : uint64_t {
-  kTokStdin = 1,
-  kTokSignal,
-  kTokStop,
-  kTokConsoleWake,
-  kTokStdout,
-  kTokMetrics,
-  kTokApi = 64,  // and the API connections after it (api::ApiServer::attach)
-};
 
 // The API's view of the VMM: the configuration (the flags, plus the machine the API
 // described before InstanceStart), whether it started, and the VM of the moment (none
@@ -121,29 +112,124 @@ constexpr std::chrono::milliseconds kFinalFlush{2000};
 // stderr, and the log file if there is one.
 void print_error(const std::string& line) { LOG_ERROR("{}", line); }
 
-// Runs the VM from power-on until it stops; returns its stop event.
-Result<StopEvent> run_once(Vm* vm, const VmConfig& cfg, Epoll& epoll, int sigfd,
-                           SerialConsole& console, const EventFd& wake, api::ApiServer* api,
-                           RunnerControl& control, MetricsReporter& metrics) {
+// The VMM's main thread: one event loop (util/event_loop.h) serving the console, the
+// signals, the API and the metrics timer, before the VM starts (the API describes it),
+// while it runs, and across the guest's reboots.
+class Runner {
+ public:
+  explicit Runner(const VmConfig& flags) : flags_(flags) {}
+  int run();
+
+ private:
+  Result<void> setup();
+  void on_signal();
+  void on_escape(ConsoleEscape::Action action);
+  // Serves everything until InstanceStart built the VM (false: vireo is to end first,
+  // with exit_).
+  bool wait_for_start();
+  // Runs the VM from power-on until it stops; returns its stop event.
+  Result<StopEvent> run_once(Vm& vm, const VmConfig& cfg);
+  void report(Vm& vm, const VmConfig& cfg, std::chrono::steady_clock::time_point started,
+              const std::optional<SymbolMap>& symbols);
+
+  const VmConfig& flags_;
+  std::optional<EventLoop> loop_;
+  UniqueFd sigfd_;
+  std::optional<EventFd> wake_;
+  std::optional<SerialConsole> console_;
+  std::optional<MetricsReporter> metrics_;
+  std::optional<RunnerControl> control_;
+  std::optional<api::VmApi> routes_;
+  std::unique_ptr<api::ApiServer> api_;
+  Vm* vm_ = nullptr;                   // the VM running now
+  std::optional<int> exit_;            // before the start: the exit status to end with
+  std::optional<StopEvent> signalled_;  // while a VM runs: the signal that stopped it
+};
+
+Result<void> Runner::setup() {
+  VIREO_ASSIGN_OR_RETURN(loop_, EventLoop::create());
+  VIREO_ASSIGN_OR_RETURN(sigfd_, block_signals_to_fd({SIGINT, SIGTERM, SIGHUP, SIGQUIT}));
+  VIREO_ASSIGN_OR_RETURN(wake_, EventFd::create());
+  VIREO_TRY(loop_->add(sigfd_.get(), EPOLLIN, [this](uint32_t) { on_signal(); }));
+  console_.emplace(*loop_, ConsoleStream(STDIN_FILENO, ConsoleStream::Direction::kIn),
+                   ConsoleStream(STDOUT_FILENO, ConsoleStream::Direction::kOut));
+  console_->on_escape([this](ConsoleEscape::Action a) { on_escape(a); });
+  VIREO_TRY(loop_->add(wake_->fd(), EPOLLIN, [this](uint32_t) {
+    wake_->drain();
+    console_->on_wake();
+  }));
+  metrics_.emplace(
+      [this](metrics::Collector& out) {
+        if (control_) control_->report_all(out);
+      },
+      std::chrono::seconds(flags_.metrics_interval_s));
+  VIREO_TRY(metrics_->attach(*loop_));
+  const EventFd& wake = *wake_;
+  control_.emplace(
+      flags_, [&wake](const VmConfig& c) { return Vm::create(c, [&wake] { wake.signal(); }); },
+      *metrics_);
+  return {};
+}
+
+void Runner::on_signal() {
+  signalfd_siginfo si;
+  while (::read(sigfd_.get(), &si, sizeof(si)) == sizeof(si)) {
+    const StopEvent ev{StopReason::kSignal, si.ssi_signo};
+    if (vm_) {
+      signalled_ = ev;
+      vm_->request_stop(ev);
+    } else if (!exit_) {
+      fmt::print(stderr, "vireo: {}\n", ev.describe());
+      exit_ = ev.exit_status();
+    }
+  }
+}
+
+void Runner::on_escape(ConsoleEscape::Action action) {
+  if (action == ConsoleEscape::Action::kHelp) {
+    fmt::print(stderr, "{}", ConsoleEscape::help_text());
+  } else if (action == ConsoleEscape::Action::kQuit) {
+    if (vm_)
+      vm_->request_stop({StopReason::kConsoleQuit});
+    else if (!exit_)
+      exit_ = 0;
+  }
+}
+
+bool Runner::wait_for_start() {
+  auto r = loop_->run_until([this] { return control_->started() || exit_.has_value(); });
+  if (!r.ok()) {
+    print_error(r.error().message());
+    exit_ = exit_code::kVmmError;
+  }
+  return !exit_;
+}
+
+Result<StopEvent> Runner::run_once(Vm& vm, const VmConfig& cfg) {
   std::optional<SymbolMap> symbols;
   if (cfg.profile_symbols) {
     VIREO_ASSIGN_OR_RETURN(auto m, SymbolMap::load(*cfg.profile_symbols));
     symbols = std::move(m);
   }
-  console.attach(&vm->console_port());
-  control.set_vm(vm);
+  bool stopping = false;
+  VIREO_TRY(loop_->add(vm.stop_fd(), EPOLLIN, [&stopping](uint32_t) { stopping = true; }));
+  console_->attach(&vm.console_port());
+  control_->set_vm(&vm);
+  vm_ = &vm;
+  signalled_.reset();
   struct Detach {  // before the VM goes, on every path
-    SerialConsole& console;
-    RunnerControl& control;
+    Runner& r;
+    int stop_fd;
     ~Detach() {
-      console.attach(nullptr);
-      control.set_vm(nullptr);
+      r.loop_->remove(stop_fd);
+      r.console_->attach(nullptr);
+      r.control_->set_vm(nullptr);
+      r.vm_ = nullptr;
     }
-  } detach{console, control};
-  VIREO_TRY(epoll.add(vm->stop_fd(), EPOLLIN, kTokStop));
+  } detach{*this, vm.stop_fd()};
   static bool host_reported = false;
   // Said once, for Linux guests (which get extra switches); test guests stay silent.
-  const std::string& added = vm->host_switches();
+  const std::string& added = vm.host_switches();
   if (!cfg.quiet && !host_reported && !added.empty()) {
     host_reported = true;
     fmt::print(stderr,
@@ -151,206 +237,94 @@ Result<StopEvent> run_once(Vm* vm, const VmConfig& cfg, Epoll& epoll, int sigfd,
                "vireo completes the instructions it rejects (guest command line += \"{}\"){}",
                added, ::isatty(STDIN_FILENO) ? "\r\n" : "\n");
   }
-  auto started = std::chrono::steady_clock::now();
-  vm->start();
+  const auto started = std::chrono::steady_clock::now();
+  vm.start();
   LOG_INFO("VM started: {} vCPUs, {} MiB, kernel {}", cfg.cpus, cfg.memory >> 20, cfg.kernel_path);
-
-  epoll_event events[8];
-  bool stopping = false;
+  if (auto r = loop_->run_until([&stopping] { return stopping; }); !r.ok())
+    vm.request_stop({StopReason::kError, 0, r.error().message()});
+  StopEvent ev = vm.stop_and_join();
   // A signal that lands while the guest is resetting loses the race for the stop event;
   // it is kept so that --on-reboot restart does not swallow the user's stop.
-  std::optional<StopEvent> signalled;
-  while (!stopping) {
-    auto n = epoll.wait(events, 8, -1);
-    if (!n.ok()) {
-      vm->request_stop({StopReason::kError, 0, n.error().message()});
-      break;
-    }
-    for (int i = 0; i < *n; ++i) {
-      switch (events[i].data.u64) {
-        case kTokStop:
-          stopping = true;
-          break;
-        case kTokSignal: {
-          signalfd_siginfo si;
-          while (::read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-            signalled = StopEvent{StopReason::kSignal, si.ssi_signo};
-            vm->request_stop(*signalled);
-          }
-          break;
-        }
-        case kTokConsoleWake:
-          wake.drain();
-          console.on_wake();
-          break;
-        case kTokStdout:
-          console.on_output_ready();
-          break;
-        case kTokMetrics:
-          metrics.on_timer();
-          break;
-        case kTokStdin: {
-          auto action = console.on_input();
-          if (action == ConsoleEscape::Action::kQuit)
-            vm->request_stop({StopReason::kConsoleQuit});
-          else if (action == ConsoleEscape::Action::kHelp)
-            fmt::print(stderr, "{}", ConsoleEscape::help_text());
-          break;
-        }
-        default:
-          if (api && api->owns(events[i].data.u64)) api->on_event(events[i].data.u64, events[i].events);
-          break;
-      }
-    }
-  }
-  (void)epoll.remove(vm->stop_fd());
-  StopEvent ev = vm->stop_and_join();
-  if (signalled && ev.reason == StopReason::kReset) ev = *signalled;
+  if (signalled_ && ev.reason == StopReason::kReset) ev = *signalled_;
   LOG_INFO("VM stopped: {}", ev.describe());
-  if (metrics.configured()) (void)metrics.flush();  // the last counters of this VM
-  console.final_flush(kFinalFlush);
-  if (cfg.profile_path && vm->profiler()) {
+  if (metrics_->configured()) (void)metrics_->flush();  // the last counters of this run
+  console_->final_flush(kFinalFlush);
+  report(vm, cfg, started, symbols);
+  return ev;
+}
+
+// What --profile and --stats ask for, at the end of a run.
+void Runner::report(Vm& vm, const VmConfig& cfg, std::chrono::steady_clock::time_point started,
+                    const std::optional<SymbolMap>& symbols) {
+  if (cfg.profile_path && vm.profiler()) {
     // The terminal gets the top 60 lines; a file gets every row (for offline symbolizing).
     const bool to_terminal = *cfg.profile_path == "-";
-    std::string report = vm->profiler()->report(symbols ? &*symbols : nullptr,
-                                                to_terminal ? 60 : SIZE_MAX);
+    std::string text = vm.profiler()->report(symbols ? &*symbols : nullptr,
+                                             to_terminal ? 60 : SIZE_MAX);
     if (to_terminal) {
-      fmt::print(stderr, "{}", report);
-    } else if (auto w = write_file(*cfg.profile_path, report); !w.ok()) {
+      fmt::print(stderr, "{}", text);
+    } else if (auto w = write_file(*cfg.profile_path, text); !w.ok()) {
       fmt::print(stderr, "vireo: {}\n", w.error().message());
     }
   }
   if (cfg.stats) {
-    fmt::print(stderr, "{}", vm->assist_stats().report(std::chrono::steady_clock::now() - started));
-    if (vm->syscall_repairs())
-      fmt::print(stderr, "vireo: SYSCALLs completed for the host: {}\n", vm->syscall_repairs());
+    fmt::print(stderr, "{}", vm.assist_stats().report(std::chrono::steady_clock::now() - started));
+    if (vm.syscall_repairs())
+      fmt::print(stderr, "vireo: SYSCALLs completed for the host: {}\n", vm.syscall_repairs());
   }
-  return ev;
 }
 
-// Serves the API (and signals, and the console's Ctrl-A x) until InstanceStart built the
-// VM; returns the exit status instead if vireo is to end first.
-std::optional<int> wait_for_start(Epoll& epoll, int sigfd, SerialConsole& console,
-                                  api::ApiServer& api, RunnerControl& control,
-                                  MetricsReporter& metrics) {
-  epoll_event events[8];
-  while (!control.started()) {
-    auto n = epoll.wait(events, 8, -1);
-    if (!n.ok()) {
-      print_error(n.error().message());
-      return exit_code::kVmmError;
-    }
-    for (int i = 0; i < *n; ++i) {
-      const uint64_t token = events[i].data.u64;
-      if (token == kTokSignal) {
-        signalfd_siginfo si;
-        if (::read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-          const StopEvent ev{StopReason::kSignal, si.ssi_signo};
-          fmt::print(stderr, "vireo: {}\n", ev.describe());
-          return ev.exit_status();
-        }
-      } else if (token == kTokMetrics) {
-        metrics.on_timer();
-      } else if (token == kTokStdin) {
-        if (console.on_input() == ConsoleEscape::Action::kQuit) return 0;
-      } else if (api.owns(token)) {
-        api.on_event(token, events[i].events);
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-int run_with_console(const VmConfig& flags) {
+int Runner::run() {
   // A closed console pipe is an EPIPE to handle, not a signal that kills the VMM (and
   // leaves the terminal raw).
   ::signal(SIGPIPE, SIG_IGN);
-  auto sigfd = block_signals_to_fd({SIGINT, SIGTERM, SIGHUP, SIGQUIT});
-  if (!sigfd.ok()) {
-    print_error(sigfd.error().message());
-    return exit_code::kVmmError;
-  }
-  auto epoll = Epoll::create();
-  if (!epoll.ok()) {
-    print_error(epoll.error().message());
-    return exit_code::kVmmError;
-  }
-  auto wake = EventFd::create();
-  if (!wake.ok()) {
-    print_error(wake.error().message());
-    return exit_code::kVmmError;
-  }
-  (void)epoll->add(sigfd->get(), EPOLLIN, kTokSignal);
-  (void)epoll->add(wake->fd(), EPOLLIN, kTokConsoleWake);
-  SerialConsole console(*epoll, ConsoleStream(STDIN_FILENO, ConsoleStream::Direction::kIn),
-                        ConsoleStream(STDOUT_FILENO, ConsoleStream::Direction::kOut), kTokStdin,
-                        kTokStdout);
-
-  // The log and the metrics first, so that what follows is in them.
-  if (flags.log) {
-    if (auto r = log::open(flags.log->path, flags.log->options); !r.ok()) {
+  // The log first, so that what follows is in it.
+  if (flags_.log) {
+    if (auto r = log::open(flags_.log->path, flags_.log->options); !r.ok()) {
       print_error(r.error().message());
       return exit_code::kUsageError;
     }
   }
-  RunnerControl* control_ptr = nullptr;
-  MetricsReporter metrics(
-      [&control_ptr](metrics::Collector& out) {
-        if (control_ptr) control_ptr->report_all(out);
-      },
-      std::chrono::seconds(flags.metrics_interval_s));
-  if (auto r = metrics.attach(*epoll, kTokMetrics); !r.ok()) {
+  if (auto r = setup(); !r.ok()) {
     print_error(r.error().message());
     return exit_code::kVmmError;
   }
-  if (flags.metrics_path) {
-    if (auto r = metrics.open(*flags.metrics_path); !r.ok()) {
+  if (flags_.metrics_path) {
+    if (auto r = metrics_->open(*flags_.metrics_path); !r.ok()) {
       print_error(r.error().message());
       return exit_code::kUsageError;
     }
   }
-
-  const EventFd& wake_fd = *wake;
-  RunnerControl control(
-      flags,
-      [&wake_fd](const VmConfig& c) { return Vm::create(c, [&wake_fd] { wake_fd.signal(); }); },
-      metrics);
-  control_ptr = &control;
-  std::unique_ptr<api::ApiServer> api;
-  std::optional<api::VmApi> routes;
-  if (flags.api_sock) {
-    routes.emplace(control);
-    control.set_api(&*routes);
-    auto server = api::ApiServer::listen(*flags.api_sock, [&routes](const api::HttpRequest& r) {
-      return routes->handle(r);
+  if (flags_.api_sock) {
+    routes_.emplace(*control_);
+    control_->set_api(&*routes_);
+    auto server = api::ApiServer::listen(*flags_.api_sock, [this](const api::HttpRequest& r) {
+      return routes_->handle(r);
     });
     if (!server.ok()) {
       print_error(server.error().message());
       return exit_code::kUsageError;
     }
-    api = std::move(*server);
-    if (auto a = api->attach(*epoll, kTokApi); !a.ok()) {
+    api_ = std::move(*server);
+    if (auto a = api_->attach(*loop_); !a.ok()) {
       print_error(a.error().message());
       return exit_code::kVmmError;
     }
   }
 
   RawTerminal raw(STDIN_FILENO);
-  if (!control.started()) {  // --api-sock alone: the API describes the VM, then starts it
-    if (auto waited = wait_for_start(*epoll, sigfd->get(), console, *api, control, metrics);
-        waited) {
-      raw.restore();
-      return *waited;
-    }
+  // --api-sock alone: the API describes the VM, then starts it.
+  if (!control_->started() && !wait_for_start()) {
+    raw.restore();
+    return *exit_;
   }
-  const VmConfig& cfg = control.config();
+  const VmConfig& cfg = control_->config();
   // The VM InstanceStart built, or the one the flags describe. A guest reboot with
   // --on-reboot restart resets it in place (Vm::reset) and runs it again.
-  std::unique_ptr<Vm> vm = control.take_built();
+  std::unique_ptr<Vm> vm = control_->take_built();
   if (!vm) {
-    auto built = Vm::create(cfg, [&wake_fd] { wake_fd.signal(); });
+    const EventFd& wake = *wake_;
+    auto built = Vm::create(cfg, [&wake] { wake.signal(); });
     if (!built.ok()) {
       raw.restore();
       print_error(built.error().message());
@@ -358,36 +332,34 @@ int run_with_console(const VmConfig& flags) {
     }
     vm = std::move(*built);
   }
-  int status = 0;
   for (;;) {
-    auto stop = run_once(vm.get(), cfg, *epoll, sigfd->get(), console, *wake, api.get(), control,
-                         metrics);
+    auto stop = run_once(*vm, cfg);
     if (!stop.ok()) {
       raw.restore();
       print_error(stop.error().message());
-      status = exit_code::kUsageError;
-      break;
+      return exit_code::kUsageError;
     }
     if (stop->reason == StopReason::kReset && cfg.on_reboot == OnReboot::kRestart) {
       if (!cfg.quiet) fmt::print(stderr, "\r\nvireo: guest reset: restarting\r\n");
       if (auto r = vm->reset(); !r.ok()) {
         raw.restore();
         print_error(r.error().message());
-        status = exit_code::kVmmError;
-        break;
+        return exit_code::kVmmError;
       }
       continue;
     }
     raw.restore();
-    status = stop->exit_status();
     if (stop->reason == StopReason::kError)
       print_error(stop->describe());
     else if (!cfg.quiet && stop->reason != StopReason::kPowerOff &&
              stop->reason != StopReason::kDebugExit)
       fmt::print(stderr, "vireo: {}\n", stop->describe());
-    break;
+    return stop->exit_status();
   }
-  return status;
 }
+
+}  // namespace
+
+int run_with_console(const VmConfig& flags) { return Runner(flags).run(); }
 
 }  // namespace vireo::vmm

@@ -11,13 +11,20 @@ namespace {
 constexpr size_t kChunk = 4096;
 }
 
-SerialConsole::SerialConsole(Epoll& epoll, ConsoleStream in, ConsoleStream out,
-                             uint64_t in_token, uint64_t out_token)
-    : epoll_(epoll), in_(std::move(in)), out_(std::move(out)), in_token_(in_token),
-      out_token_(out_token) {
+SerialConsole::SerialConsole(EventLoop& loop, ConsoleStream in, ConsoleStream out)
+    : loop_(loop), in_(std::move(in)), out_(std::move(out)) {
   // Not pollable (a regular file, or closed): no console input, as with `< /dev/null`.
-  in_open_ = in_.poll_fd() >= 0 && epoll_.add(in_.poll_fd(), EPOLLIN, in_token_).ok();
+  in_open_ = in_.poll_fd() >= 0 && loop_.add(in_.poll_fd(), EPOLLIN, [this](uint32_t) {
+                                          const auto action = on_input();
+                                          if (action != ConsoleEscape::Action::kNone && on_escape_)
+                                            on_escape_(action);
+                                        }).ok();
   in_watched_ = in_open_;
+}
+
+SerialConsole::~SerialConsole() {
+  if (in_open_) loop_.remove(in_.poll_fd());
+  if (out_registered_) loop_.remove(out_.poll_fd());
 }
 
 void SerialConsole::attach(devices::ConsolePort* port) {
@@ -28,18 +35,20 @@ void SerialConsole::attach(devices::ConsolePort* port) {
 void SerialConsole::watch_input(bool on) {
   if (!in_open_ || on == in_watched_) return;
   in_watched_ = on;
-  (void)epoll_.modify(in_.poll_fd(), on ? uint32_t{EPOLLIN} : 0u, in_token_);
+  (void)loop_.modify(in_.poll_fd(), on ? uint32_t{EPOLLIN} : 0u);
 }
 
 void SerialConsole::watch_output(bool on) {
   if (on == out_watched_ || out_.poll_fd() < 0) return;
   if (!out_registered_) {
-    out_registered_ = epoll_.add(out_.poll_fd(), on ? uint32_t{EPOLLOUT} : 0u, out_token_).ok();
+    out_registered_ = loop_.add(out_.poll_fd(), on ? uint32_t{EPOLLOUT} : 0u,
+                                [this](uint32_t) { pump_output(); })
+                          .ok();
     out_watched_ = on && out_registered_;
     return;
   }
   out_watched_ = on;
-  (void)epoll_.modify(out_.poll_fd(), on ? uint32_t{EPOLLOUT} : 0u, out_token_);
+  (void)loop_.modify(out_.poll_fd(), on ? uint32_t{EPOLLOUT} : 0u);
 }
 
 void SerialConsole::on_wake() {
@@ -94,7 +103,7 @@ ConsoleEscape::Action SerialConsole::on_input() {
   ssize_t r = in_.read(buf);
   if (r < 0 && (errno == EAGAIN || errno == EINTR)) return ConsoleEscape::Action::kNone;
   if (r <= 0) {  // end of input: the VM keeps running without it
-    (void)epoll_.remove(in_.poll_fd());
+    loop_.remove(in_.poll_fd());
     in_open_ = in_watched_ = false;
     return ConsoleEscape::Action::kNone;
   }

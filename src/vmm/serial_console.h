@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "devices/console_port.h"
-#include "util/epoll.h"
+#include <functional>
+
+#include "util/event_loop.h"
 #include "vmm/console_escape.h"
 #include "vmm/console_stream.h"
 
@@ -27,19 +29,22 @@ namespace vireo::vmm {
 
 class SerialConsole {
  public:
-  // Registers the streams on `epoll` with the given tokens (stdin only when pollable).
-  SerialConsole(Epoll& epoll, ConsoleStream in, ConsoleStream out, uint64_t in_token,
-                uint64_t out_token);
+  // What to do with a console escape command (Ctrl-A x, Ctrl-A h).
+  using EscapeFn = std::function<void(ConsoleEscape::Action)>;
+
+  // Registers the streams in `loop` (stdin only when pollable).
+  SerialConsole(EventLoop& loop, ConsoleStream in, ConsoleStream out);
+  ~SerialConsole();
+  SerialConsole(const SerialConsole&) = delete;
+  SerialConsole& operator=(const SerialConsole&) = delete;
+  void on_escape(EscapeFn fn) { on_escape_ = std::move(fn); }
 
   // The console device to serve (the UART or a virtio console), or nullptr between VMs.
   // Input waiting for it is kept.
   void attach(devices::ConsolePort* port);
 
-  // Event handlers: the UART's wake, stdin readable, stdout writable. on_input returns
-  // the console escape's command, if any.
+  // The UART's wake (its eventfd is the runner's).
   void on_wake();
-  ConsoleEscape::Action on_input();
-  void on_output_ready() { pump_output(); }
 
   // Writes what the attached UART still holds, waiting at most `limit` for a slow reader
   // (the last words of a guest that powers off).
@@ -48,14 +53,15 @@ class SerialConsole {
   bool input_open() const { return in_open_; }
 
  private:
+  ConsoleEscape::Action on_input();
   void pump_output();
   void feed_input();
   void watch_input(bool on);
   void watch_output(bool on);
 
-  Epoll& epoll_;
+  EventLoop& loop_;
   ConsoleStream in_, out_;
-  uint64_t in_token_, out_token_;
+  EscapeFn on_escape_;
   devices::ConsolePort* serial_ = nullptr;
   ConsoleEscape escape_;
   std::deque<uint8_t> pending_in_;   // keyboard bytes waiting for UART room
