@@ -253,7 +253,7 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
     auto tap = net::Tap::open(n.tap);
     if (!tap.ok()) return tap.error().context("--net " + n.id);
     const auto mac = n.mac.empty() ? virtio::derived_mac(n.id, n.tap) : *virtio::parse_mac(n.mac);
-    VIREO_TRY(add_virtio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.limit)));
+    VIREO_TRY(add_virtio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.rx_limit, n.tx_limit)));
   }
   if (cfg_.balloon)
     VIREO_TRY(add_virtio("balloon0", std::make_shared<virtio::Balloon>(virtio::BalloonOptions{
