@@ -255,11 +255,13 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
     const auto mac = n.mac.empty() ? virtio::derived_mac(n.id, n.tap) : *virtio::parse_mac(n.mac);
     VIREO_TRY(add_virtio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.rx_limit, n.tx_limit)));
   }
-  if (cfg_.balloon)
-    VIREO_TRY(add_virtio("balloon0", std::make_shared<virtio::Balloon>(virtio::BalloonOptions{
-                                         .target_bytes = cfg_.balloon->size,
-                                         .deflate_on_oom = cfg_.balloon->deflate_on_oom,
-                                         .stats_seconds = cfg_.balloon->stats_seconds})));
+  if (cfg_.balloon) {
+    balloon_ = std::make_shared<virtio::Balloon>(virtio::BalloonOptions{
+        .target_bytes = cfg_.balloon->size,
+        .deflate_on_oom = cfg_.balloon->deflate_on_oom,
+        .stats_seconds = cfg_.balloon->stats_seconds});
+    VIREO_TRY(add_virtio("balloon0", balloon_));
+  }
   if (cfg_.vsock) {
     auto vsock = virtio::Vsock::create(cfg_.vsock->cid, cfg_.vsock->uds);
     if (!vsock.ok()) return vsock.error().context("--vsock");
@@ -274,6 +276,7 @@ devices::ConsolePort& Vm::console_port() {
 }
 
 Result<void> Vm::add_virtio(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {
+  virtio_by_id_[id] = device;
   if (cfg_.transport == Transport::kPci) return add_virtio_pci(std::move(id), std::move(device));
   return add_virtio_mmio(std::move(id), std::move(device));
 }

@@ -31,6 +31,19 @@ class NotStartedVm : public api::VmControl {
     return {};
   }
   const vmm::VmConfig& config() const override { return cfg_; }
+  Result<void> update_drive(const std::string&, const std::optional<std::string>&,
+                            const std::optional<virtio::RateLimit>&) override {
+    return {};
+  }
+  Result<void> update_net_limits(const std::string&, const std::optional<virtio::RateLimit>&,
+                                 const std::optional<virtio::RateLimit>&) override {
+    return {};
+  }
+  Result<void> set_balloon_target(uint64_t) override { return {}; }
+  Result<void> set_balloon_stats_interval(uint32_t) override { return {}; }
+  Result<api::BalloonStatistics> balloon_statistics() const override {
+    return api::BalloonStatistics{};
+  }
 
  private:
   api::InstanceState state_ = api::InstanceState::kNotStarted;
