@@ -26,7 +26,8 @@ class NotStartedVm : public api::VmControl {
   Result<void> pause() override { return {}; }
   Result<void> resume() override { return {}; }
   Result<void> send_ctrl_alt_del() override { return {}; }
-  Result<void> start(const vmm::VmConfig&) override {
+  Result<void> start(const vmm::VmConfig& machine) override {
+    cfg_ = machine;  // so that the PATCH routes find its devices
     state_ = api::InstanceState::kRunning;
     return {};
   }
