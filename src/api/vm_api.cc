@@ -103,7 +103,7 @@ constexpr std::pair<uint16_t, const char*> kBalloonTags[] = {
     {0, "swap_in"},       {1, "swap_out"},     {2, "major_faults"},     {3, "minor_faults"},
     {4, "free_memory"},   {5, "total_memory"}, {6, "available_memory"}, {7, "disk_caches"},
     {8, "hugetlb_allocations"}, {9, "hugetlb_failures"}};
-constexpr unsigned kBalloonPagesPerMib = (1u << 20) / 4096;
+constexpr unsigned kBalloonPagesPerMib = (1u << 20) / 4096;  // the balloon's pages: 4 KiB
 
 }  // namespace
 
