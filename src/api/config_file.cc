@@ -37,17 +37,6 @@ Result<void> read_bucket(const json& j, const std::string& where, uint64_t& rate
   return {};
 }
 
-Result<virtio::RateLimit> read_rate_limiter(const json& j, const std::string& where) {
-  virtio::RateLimit l;
-  if (j.is_null()) return l;
-  VIREO_TRY(check_object(j, where, {}, {"bandwidth", "ops"}));
-  if (j.contains("bandwidth") && !j["bandwidth"].is_null())
-    VIREO_TRY(read_bucket(j["bandwidth"], where + ".bandwidth", l.bytes_per_second, l.bytes_burst));
-  if (j.contains("ops") && !j["ops"].is_null())
-    VIREO_TRY(read_bucket(j["ops"], where + ".ops", l.ops_per_second, l.ops_burst));
-  return l;
-}
-
 // An optional field that vireo takes only with the value it always has.
 Result<void> only_value(const json& j, const char* field, const std::string& where,
                         const json& allowed, const char* why) {
@@ -154,18 +143,12 @@ Result<void> read_network_interfaces(const json& j, vmm::VmConfig& cfg) {
       if (!mac.ok()) return at(w + ".guest_mac", mac.error());
       net.mac = virtio::format_mac(*mac);
     }
-    virtio::RateLimit rx, tx;
     if (n.contains("rx_rate_limiter")) {
-      VIREO_ASSIGN_OR_RETURN(rx, read_rate_limiter(n["rx_rate_limiter"], w + ".rx_rate_limiter"));
+      VIREO_ASSIGN_OR_RETURN(net.rx_limit, read_rate_limiter(n["rx_rate_limiter"], w + ".rx_rate_limiter"));
     }
     if (n.contains("tx_rate_limiter")) {
-      VIREO_ASSIGN_OR_RETURN(tx, read_rate_limiter(n["tx_rate_limiter"], w + ".tx_rate_limiter"));
+      VIREO_ASSIGN_OR_RETURN(net.tx_limit, read_rate_limiter(n["tx_rate_limiter"], w + ".tx_rate_limiter"));
     }
-    // vireo has one limit per interface, applied to each direction with its own buckets.
-    if (rx.limited() && tx.limited() && !(rx == tx))
-      return Error(fmt::format("`{}`: rx_rate_limiter and tx_rate_limiter differ; vireo applies "
-                               "one limit to each direction", w));
-    net.limit = tx.limited() ? tx : rx;
     cfg.nets.push_back(net);
   }
   return {};
@@ -271,6 +254,30 @@ Result<vmm::VmConfig> config_from_json(const std::string& text) {
                              cfg.balloon->size >> 20, cfg.memory >> 20));
   VIREO_TRY(vmm::validate(cfg));  // what is left (the same checks as for flags)
   return cfg;
+}
+
+Result<virtio::RateLimit> read_rate_limiter(const json& j, const std::string& where) {
+  virtio::RateLimit l;
+  if (j.is_null()) return l;
+  VIREO_TRY(check_object(j, where, {}, {"bandwidth", "ops"}));
+  if (j.contains("bandwidth") && !j["bandwidth"].is_null())
+    VIREO_TRY(read_bucket(j["bandwidth"], where + ".bandwidth", l.bytes_per_second, l.bytes_burst));
+  if (j.contains("ops") && !j["ops"].is_null())
+    VIREO_TRY(read_bucket(j["ops"], where + ".ops", l.ops_per_second, l.ops_burst));
+  return l;
+}
+
+json rate_limiter_json(const virtio::RateLimit& l) {
+  if (!l.limited()) return nullptr;
+  json out = json::object();
+  auto bucket = [](uint64_t rate, uint64_t burst) {
+    json b = {{"size", rate}, {"refill_time", uint64_t{1000}}};
+    if (burst) b["one_time_burst"] = burst;
+    return b;
+  };
+  if (l.bytes_per_second) out["bandwidth"] = bucket(l.bytes_per_second, l.bytes_burst);
+  if (l.ops_per_second) out["ops"] = bucket(l.ops_per_second, l.ops_burst);
+  return out;
 }
 
 Result<vmm::VmConfig> load_config_file(const std::string& path) {

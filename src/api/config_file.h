@@ -9,8 +9,8 @@
 //                        (absent: 1 vCPU, 128 MiB, as Firecracker)
 //   drives[]             drive_id, path_on_host, is_root_device, [is_read_only],
 //                        [partuuid], [cache_type], [io_engine], [rate_limiter]
-//   network-interfaces[] iface_id, host_dev_name, [guest_mac], [rx_rate_limiter],
-//                        [tx_rate_limiter]
+//   network-interfaces[] iface_id, host_dev_name, [guest_mac], [rx_rate_limiter] (on what
+//                        the guest receives), [tx_rate_limiter] (on what it sends)
 //   vsock                guest_cid, uds_path, [vsock_id]
 //   balloon              amount_mib, deflate_on_oom, [stats_polling_interval_s]
 //   entropy              {} (a virtio-rng)
@@ -28,6 +28,7 @@
 #include <string>
 
 #include "util/result.h"
+#include "virtio/rate_limiter.h"
 #include "vmm/config.h"
 
 namespace vireo::api {
@@ -42,5 +43,11 @@ Result<std::string> read_metrics(const nlohmann::json& j, const std::string& whe
 Result<vmm::VmConfig> config_from_json(const std::string& text);
 // Reads and parses the file; errors start with "--config-file FILE: ".
 Result<vmm::VmConfig> load_config_file(const std::string& path);
+
+// Firecracker's RateLimiter object ({bandwidth, ops}, each a token bucket; null or absent:
+// unlimited) as vireo's per-second rates. `where` names it in errors ("`where.ops`: ...").
+Result<virtio::RateLimit> read_rate_limiter(const nlohmann::json& j, const std::string& where);
+// The other way (buckets refilled every second); null when unlimited.
+nlohmann::json rate_limiter_json(const virtio::RateLimit& limit);
 
 }  // namespace vireo::api

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <initializer_list>
 #include <string_view>
 
@@ -20,11 +21,22 @@ HttpResponse ok_json(const json& j) { return {200, dump_json(j)}; }
 HttpResponse no_content() { return {204, ""}; }
 HttpResponse bad_request(const std::string& message) { return {400, fault_body(message)}; }
 
-// The body as an object with exactly `fields`; else the 400's message.
-Result<json> body_with(const std::string& body, std::initializer_list<std::string_view> fields) {
+// The 400 for a body that does not deserialize.
+HttpResponse deserializing(const Error& e) {
+  return bad_request(fmt::format("{}{}", kDeserializing, e.message()));
+}
+
+constexpr const char* kNotStarted =
+    "The requested operation is not supported before starting the microVM.";
+constexpr const char* kNoBalloon = "No balloon device found.";
+
+// The body as an object with exactly the `required` fields and maybe the `optional`
+// ones; else the 400's message.
+Result<json> body_with(const std::string& body, std::initializer_list<std::string_view> required,
+                       std::initializer_list<std::string_view> optional = {}) {
   auto j = parse_json(body);
   if (!j.ok()) return Error(fmt::format("{}{}", kDeserializing, j.error().message()));
-  if (auto c = check_object(*j, "", fields); !c.ok())
+  if (auto c = check_object(*j, "", required, optional); !c.ok())
     return Error(fmt::format("{}{}.", kDeserializing, c.error().message()));
   return j;
 }
@@ -52,6 +64,47 @@ json machine_config_json(const vmm::VmConfig& c) {
           {"smt", false},
           {"track_dirty_pages", false}};
 }
+
+// A rate limiter in a PATCH body: the buckets it gives replace the device's (a size of 0
+// makes one unlimited); those it leaves out (or null) stay, as on Firecracker.
+struct LimitPatch {
+  virtio::RateLimit given;
+  bool bandwidth = false, ops = false;
+  virtio::RateLimit applied_to(virtio::RateLimit l) const {
+    if (bandwidth) {
+      l.bytes_per_second = given.bytes_per_second;
+      l.bytes_burst = given.bytes_burst;
+    }
+    if (ops) {
+      l.ops_per_second = given.ops_per_second;
+      l.ops_burst = given.ops_burst;
+    }
+    return l;
+  }
+};
+
+// Field `field` of the body as a LimitPatch (none if absent or null); else the 400's message.
+Result<std::optional<LimitPatch>> limit_patch(const json& body, const char* field) {
+  if (!body.contains(field) || body[field].is_null()) return std::optional<LimitPatch>();
+  const json& j = body[field];
+  auto given = read_rate_limiter(j, field);
+  if (!given.ok()) return Error(fmt::format("{}{}", kDeserializing, given.error().message()));
+  auto has = [&](const char* bucket) { return j.contains(bucket) && !j[bucket].is_null(); };
+  return std::optional<LimitPatch>(LimitPatch{*given, has("bandwidth"), has("ops")});
+}
+
+std::optional<virtio::RateLimit> patched(const std::optional<LimitPatch>& p, const virtio::RateLimit& now) {
+  if (!p) return std::nullopt;
+  return p->applied_to(now);
+}
+
+// Firecracker's BalloonStats field names by VIRTIO_BALLOON_S_* tag (virtio 1.2, 5.5.6.3;
+// 8 and 9 are Linux's hugetlb counters).
+constexpr std::pair<uint16_t, const char*> kBalloonTags[] = {
+    {0, "swap_in"},       {1, "swap_out"},     {2, "major_faults"},     {3, "minor_faults"},
+    {4, "free_memory"},   {5, "total_memory"}, {6, "available_memory"}, {7, "disk_caches"},
+    {8, "hugetlb_allocations"}, {9, "hugetlb_failures"}};
+constexpr unsigned kBalloonPagesPerMib = (1u << 20) / 4096;  // the balloon's pages: 4 KiB
 
 }  // namespace
 
@@ -97,7 +150,16 @@ HttpResponse VmApi::route(const HttpRequest& r) {
   if (r.method == "GET" && r.path == "/") return instance_info();
   if (r.method == "GET" && r.path == "/machine-config") return machine_config();
   if (r.method == "GET" && r.path == "/vm/config") return vm_config();
-  if (r.method == "PATCH" && r.path == "/vm") return patch_vm(r.body);
+  if (r.method == "GET" && r.path == "/balloon") return get_balloon();
+  if (r.method == "GET" && r.path == "/balloon/statistics") return balloon_statistics();
+  if (r.method == "PATCH") {
+    if (r.path == "/vm") return patch_vm(r.body);
+    if (r.path.starts_with("/drives/") && r.path.size() > 8) return patch_drive(r.path.substr(8), r.body);
+    if (r.path.starts_with("/network-interfaces/") && r.path.size() > 20)
+      return patch_net(r.path.substr(20), r.body);
+    if (r.path == "/balloon") return patch_balloon(r.body);
+    if (r.path == "/balloon/statistics") return patch_balloon_statistics(r.body);
+  }
   if (r.method == "PUT" && r.path == "/actions") return put_actions(r.body);
   return bad_request(fmt::format("Invalid request method and/or path: {} {}.", r.method, r.path));
 }
@@ -207,16 +269,21 @@ HttpResponse VmApi::vm_config() const {
   json boot = {{"kernel_image_path", c.kernel_path}, {"boot_args", c.cmdline}};
   if (c.initrd_path) boot["initrd_path"] = *c.initrd_path;
   json drives = json::array();
-  for (const auto& d : c.disks)
-    drives.push_back({{"drive_id", d.id},
-                      {"path_on_host", d.path},
-                      {"is_root_device", false},
-                      {"is_read_only", d.readonly},
-                      {"io_engine", "Async"}});
+  for (const auto& d : c.disks) {
+    json one = {{"drive_id", d.id},
+                {"path_on_host", d.path},
+                {"is_root_device", false},
+                {"is_read_only", d.readonly},
+                {"io_engine", "Async"}};
+    if (d.limit.limited()) one["rate_limiter"] = rate_limiter_json(d.limit);
+    drives.push_back(one);
+  }
   json nets = json::array();
   for (const auto& n : c.nets) {
     json one = {{"iface_id", n.id}, {"host_dev_name", n.tap}};
     if (!n.mac.empty()) one["guest_mac"] = n.mac;
+    if (n.rx_limit.limited()) one["rx_rate_limiter"] = rate_limiter_json(n.rx_limit);
+    if (n.tx_limit.limited()) one["tx_rate_limiter"] = rate_limiter_json(n.tx_limit);
     nets.push_back(one);
   }
   json out = {{"boot-source", boot},
@@ -232,13 +299,124 @@ HttpResponse VmApi::vm_config() const {
   return ok_json(out);
 }
 
+Result<vmm::VmConfig> VmApi::current_config() const {
+  if (vm_.state() == InstanceState::kNotStarted) return check_pending(pending_);
+  return vm_.config();
+}
+
+HttpResponse VmApi::patch_drive(const std::string& id, const std::string& body) {
+  auto j = body_with(body, {"drive_id"}, {"path_on_host", "rate_limiter"});
+  if (!j.ok()) return bad_request(j.error().message());
+  auto drive_id = get_string(*j, "drive_id", "");
+  if (!drive_id.ok()) return deserializing(drive_id.error());
+  std::optional<std::string> path;
+  if (j->contains("path_on_host")) {
+    auto p = get_string(*j, "path_on_host", "");
+    if (!p.ok()) return deserializing(p.error());
+    path = *p;
+  }
+  auto limit = limit_patch(*j, "rate_limiter");
+  if (!limit.ok()) return bad_request(limit.error().message());
+  if (*drive_id != id) return bad_request("The id from the path does not match the id from the body!");
+  if (vm_.state() == InstanceState::kNotStarted) return bad_request(kNotStarted);
+  auto refused = [](const std::string& why) {
+    return bad_request(fmt::format("Unable to patch the block device: {}. Please verify the request arguments.", why));
+  };
+  const auto& disks = vm_.config().disks;
+  auto disk = std::find_if(disks.begin(), disks.end(), [&](const auto& d) { return d.id == id; });
+  if (disk == disks.end()) return refused(fmt::format("no drive `{}` in this microVM", id));
+  if (!path && !*limit) return refused("nothing to change (give `path_on_host` or `rate_limiter`)");
+  if (path && path->empty()) return refused("`path_on_host` is empty");
+  if (auto r = vm_.update_drive(id, path, patched(*limit, disk->limit)); !r.ok())
+    return refused(r.error().message());
+  return no_content();
+}
+
+HttpResponse VmApi::patch_net(const std::string& id, const std::string& body) {
+  auto j = body_with(body, {"iface_id"}, {"rx_rate_limiter", "tx_rate_limiter"});
+  if (!j.ok()) return bad_request(j.error().message());
+  auto iface_id = get_string(*j, "iface_id", "");
+  if (!iface_id.ok()) return deserializing(iface_id.error());
+  auto rx = limit_patch(*j, "rx_rate_limiter");
+  if (!rx.ok()) return bad_request(rx.error().message());
+  auto tx = limit_patch(*j, "tx_rate_limiter");
+  if (!tx.ok()) return bad_request(tx.error().message());
+  if (*iface_id != id) return bad_request("The id from the path does not match the id from the body!");
+  if (vm_.state() == InstanceState::kNotStarted) return bad_request(kNotStarted);
+  auto refused = [](const std::string& why) {
+    return bad_request(fmt::format("Unable to update the network interface: {}.", why));
+  };
+  const auto& nets = vm_.config().nets;
+  auto net = std::find_if(nets.begin(), nets.end(), [&](const auto& n) { return n.id == id; });
+  if (net == nets.end()) return refused(fmt::format("no network interface `{}` in this microVM", id));
+  if (auto r = vm_.update_net_limits(id, patched(*rx, net->rx_limit), patched(*tx, net->tx_limit)); !r.ok())
+    return refused(r.error().message());
+  return no_content();
+}
+
+HttpResponse VmApi::get_balloon() const {
+  auto c = current_config();
+  if (!c.ok() || !c->balloon) return bad_request(kNoBalloon);
+  return ok_json({{"amount_mib", c->balloon->size >> 20},
+                  {"deflate_on_oom", c->balloon->deflate_on_oom},
+                  {"stats_polling_interval_s", c->balloon->stats_seconds}});
+}
+
+HttpResponse VmApi::patch_balloon(const std::string& body) {
+  auto j = body_with(body, {"amount_mib"});
+  if (!j.ok()) return bad_request(j.error().message());
+  auto mib = get_u64(*j, "amount_mib", "");
+  if (!mib.ok()) return deserializing(mib.error());
+  if (vm_.state() == InstanceState::kNotStarted) return bad_request(kNotStarted);
+  const vmm::VmConfig& c = vm_.config();
+  if (!c.balloon) return bad_request(kNoBalloon);
+  // As the config file: the balloon must leave the guest some memory.
+  if (*mib >= (c.memory >> 20)) return bad_request("Amount of pages requested is too large.");
+  if (auto r = vm_.set_balloon_target(*mib << 20); !r.ok()) return bad_request(r.error().message());
+  return no_content();
+}
+
+HttpResponse VmApi::balloon_statistics() const {
+  if (vm_.state() == InstanceState::kNotStarted) return bad_request(kNotStarted);
+  const vmm::VmConfig& c = vm_.config();
+  if (!c.balloon) return bad_request(kNoBalloon);
+  if (c.balloon->stats_seconds == 0)
+    return bad_request("Statistics for the balloon device are not enabled");
+  auto s = vm_.balloon_statistics();
+  if (!s.ok()) return bad_request(s.error().message());
+  json out = {{"target_pages", s->target_pages},
+              {"actual_pages", s->actual_pages},
+              {"target_mib", s->target_pages / kBalloonPagesPerMib},
+              {"actual_mib", s->actual_pages / kBalloonPagesPerMib}};
+  for (const auto& [tag, name] : kBalloonTags)
+    if (auto it = s->tags.find(tag); it != s->tags.end()) out[name] = it->second;
+  return ok_json(out);
+}
+
+HttpResponse VmApi::patch_balloon_statistics(const std::string& body) {
+  auto j = body_with(body, {"stats_polling_interval_s"});
+  if (!j.ok()) return bad_request(j.error().message());
+  auto seconds = get_u64(*j, "stats_polling_interval_s", "");
+  if (!seconds.ok()) return deserializing(seconds.error());
+  if (*seconds > 86400)
+    return deserializing(Error("`stats_polling_interval_s` is more than a day"));
+  if (vm_.state() == InstanceState::kNotStarted) return bad_request(kNotStarted);
+  const vmm::VmConfig& c = vm_.config();
+  if (!c.balloon) return bad_request(kNoBalloon);
+  if ((*seconds == 0) != (c.balloon->stats_seconds == 0))
+    return bad_request("Cannot enable/disable the statistics after boot.");
+  if (auto r = vm_.set_balloon_stats_interval(static_cast<uint32_t>(*seconds)); !r.ok())
+    return bad_request(r.error().message());
+  return no_content();
+}
+
 HttpResponse VmApi::patch_vm(const std::string& body) {
   auto j = body_with(body, {"state"});
   if (!j.ok()) return bad_request(j.error().message());
   auto state = body_one_of(*j, "state", {"Paused", "Resumed"});
   if (!state.ok()) return bad_request(state.error().message());
   if (vm_.state() == InstanceState::kNotStarted)
-    return bad_request("The requested operation is not supported before starting the microVM.");
+    return bad_request(kNotStarted);
   auto r = *state == "Paused" ? vm_.pause() : vm_.resume();
   if (!r.ok()) return bad_request(r.error().message());
   return no_content();
@@ -251,7 +429,7 @@ HttpResponse VmApi::put_actions(const std::string& body) {
   if (!action.ok()) return bad_request(action.error().message());
   if (*action == "SendCtrlAltDel") {
     if (vm_.state() == InstanceState::kNotStarted)
-      return bad_request("The requested operation is not supported before starting the microVM.");
+      return bad_request(kNotStarted);
     if (auto r = vm_.send_ctrl_alt_del(); !r.ok()) return bad_request(r.error().message());
     return no_content();
   }

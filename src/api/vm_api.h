@@ -14,6 +14,8 @@
 //   GET  /machine-config   vcpu_count, mem_size_mib, smt, track_dirty_pages
 //   GET  /vm/config        the whole configuration, in the sections of Firecracker's
 //                          --config-file (boot-source, machine-config, drives, ...)
+//   GET  /balloon          BalloonConfig: amount_mib, deflate_on_oom,
+//                          stats_polling_interval_s (before the start too)
 //   PATCH /vm              {"state": "Paused" | "Resumed"}: 204
 //   PUT  /actions          {"action_type": "InstanceStart" | "SendCtrlAltDel" |
 //                          "FlushMetrics"}: SendCtrlAltDel types Ctrl-Alt-Del on the
@@ -25,6 +27,17 @@
 //                          metrics file takes a line every --metrics-interval (60 s)
 //   GET  /metrics          every counter in Prometheus' text format (a vireo addition,
 //                          for a Prometheus server to scrape)
+//   After the start (before it: Firecracker's 400 "not supported before starting"):
+//   PATCH /drives/{drive_id}  PartialDrive {drive_id, [path_on_host], [rate_limiter]}:
+//                          another backing file (opened with the drive's read-only flag
+//                          before anything changes; the guest sees its size through a
+//                          configuration-change interrupt) and/or another rate limit
+//   PATCH /network-interfaces/{iface_id}  {iface_id, [rx_rate_limiter], [tx_rate_limiter]}
+//   PATCH /balloon         {amount_mib}: a new target
+//   GET  /balloon/statistics  BalloonStats: target/actual pages and MiB, and what the
+//                          guest reported (swap_in, ..., hugetlb_failures)
+//   PATCH /balloon/statistics {stats_polling_interval_s} (statistics cannot be switched
+//                          on or off after the start)
 // Everything else is Firecracker's 400 "Invalid request method and/or path". Bodies are
 // checked as Firecracker's serde models check them: JSON objects with exactly the known
 // fields, of the right types and values; every refusal is a 400 whose fault_message
@@ -32,6 +45,10 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
 
 #include "api/http_connection.h"
 #include "log/log.h"
@@ -42,6 +59,13 @@
 namespace vireo::api {
 
 enum class InstanceState { kNotStarted, kRunning, kPaused };
+
+// The balloon's numbers (GET /balloon/statistics).
+struct BalloonStatistics {
+  uint32_t target_pages = 0;
+  uint32_t actual_pages = 0;
+  std::map<uint16_t, uint64_t> tags;  // the driver's latest, by VIRTIO_BALLOON_S_* tag
+};
 
 // What the API needs from the VMM.
 class VmControl {
@@ -54,6 +78,7 @@ class VmControl {
   // InstanceStart: builds the machine `machine` describes (with the VMM's other
   // settings) and runs it. Fails, changing nothing, if it cannot be built.
   virtual Result<void> start(const vmm::VmConfig& machine) = 0;
+  // The configuration, changes made through the API included.
   virtual const vmm::VmConfig& config() const = 0;
   // The log's target (PUT /logger) and the metrics file (PUT /metrics); FlushMetrics;
   // every counter of the VMM and its VM (GET /metrics, the metrics file).
@@ -61,6 +86,17 @@ class VmControl {
   virtual Result<void> configure_metrics(const std::string& path) = 0;
   virtual Result<void> flush_metrics() = 0;
   virtual void report_metrics(metrics::Collector& out) const = 0;
+  // Changes to the running machine; VmApi checked the body, the state and that the
+  // device exists in config(). Each fails changing nothing, or succeeds and shows in
+  // config().
+  virtual Result<void> update_drive(const std::string& id, const std::optional<std::string>& path,
+                                    const std::optional<virtio::RateLimit>& limit) = 0;
+  virtual Result<void> update_net_limits(const std::string& id,
+                                         const std::optional<virtio::RateLimit>& rx,
+                                         const std::optional<virtio::RateLimit>& tx) = 0;
+  virtual Result<void> set_balloon_target(uint64_t bytes) = 0;
+  virtual Result<void> set_balloon_stats_interval(uint32_t seconds) = 0;
+  virtual Result<BalloonStatistics> balloon_statistics() const = 0;
 };
 
 class VmApi {
@@ -86,6 +122,14 @@ class VmApi {
   HttpResponse instance_info() const;
   HttpResponse machine_config() const;
   HttpResponse vm_config() const;
+  HttpResponse patch_drive(const std::string& id, const std::string& body);
+  HttpResponse patch_net(const std::string& id, const std::string& body);
+  HttpResponse get_balloon() const;
+  HttpResponse patch_balloon(const std::string& body);
+  HttpResponse balloon_statistics() const;
+  HttpResponse patch_balloon_statistics(const std::string& body);
+  // The machine as configured now (before the start: as described so far), if valid.
+  Result<vmm::VmConfig> current_config() const;
 
   VmControl& vm_;
   // Before InstanceStart: the machine so far, as a Firecracker config document.

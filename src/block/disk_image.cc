@@ -47,25 +47,30 @@ Result<DiskImage> DiskImage::open(const std::string& path, const DiskOptions& op
                    err);
     return Error::from_errno(fmt::format("cannot lock '{}'", path), err);
   }
-  struct stat st {};
-  if (::fstat(d.fd_.get(), &st) != 0) return Error::from_errno(fmt::format("stat '{}'", path));
-  if (S_ISBLK(st.st_mode)) {
-    d.block_device_ = true;
-    if (::ioctl(d.fd_.get(), BLKGETSIZE64, &d.size_) != 0)
-      return Error::from_errno(fmt::format("BLKGETSIZE64 on '{}'", path));
-  } else if (S_ISREG(st.st_mode)) {
-    d.size_ = static_cast<uint64_t>(st.st_size);
-  } else {
-    return Error(fmt::format("'{}' is neither a regular file nor a block device", path));
-  }
-  if (d.size_ % 512 != 0)
-    return Error(fmt::format("'{}' is {} bytes, not a whole number of 512-byte sectors", path,
-                             d.size_));
+  VIREO_TRY(d.read_size());
   if (options.direct) {
     d.cached_fd_.reset(::open(path.c_str(), access | O_CLOEXEC));
     if (!d.cached_fd_) return Error::from_errno(fmt::format("cannot open '{}'", path));
   }
   return d;
+}
+
+Result<void> DiskImage::read_size() {
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) return Error::from_errno(fmt::format("stat '{}'", path_));
+  if (S_ISBLK(st.st_mode)) {
+    block_device_ = true;
+    if (::ioctl(fd_.get(), BLKGETSIZE64, &size_) != 0)
+      return Error::from_errno(fmt::format("BLKGETSIZE64 on '{}'", path_));
+  } else if (S_ISREG(st.st_mode)) {
+    size_ = static_cast<uint64_t>(st.st_size);
+  } else {
+    return Error(fmt::format("'{}' is neither a regular file nor a block device", path_));
+  }
+  if (size_ % 512 != 0)
+    return Error(fmt::format("'{}' is {} bytes, not a whole number of 512-byte sectors", path_,
+                             size_));
+  return {};
 }
 
 int DiskImage::fd_for(std::span<const iovec> iov, uint64_t offset) const {

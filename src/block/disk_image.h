@@ -38,6 +38,14 @@ class DiskImage {
 
   const std::string& path() const { return path_; }
   uint64_t size() const { return size_; }
+  // Reads the size again (the file or device may have grown or shrunk since it was
+  // opened), with open()'s checks; the size is unchanged if they fail.
+  Result<void> refresh_size() {
+    const uint64_t before = size_;
+    auto r = read_size();
+    if (!r.ok()) size_ = before;
+    return r;
+  }
   bool readonly() const { return options_.readonly; }
   bool is_block_device() const { return block_device_; }
 
@@ -61,6 +69,7 @@ class DiskImage {
 
  private:
   DiskImage() = default;
+  Result<void> read_size();
   Result<void> transfer(bool write, std::span<const iovec> iov, uint64_t offset) const;
 
   std::string path_;

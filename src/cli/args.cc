@@ -104,7 +104,8 @@ ParsedCommand parse_command_line(const std::vector<std::string>& args) {
   std::vector<std::string> nets;
   run->add_option("--net", nets,
                   "A virtio-net interface on a tap device (repeat for more; created if missing "
-                  "and permitted): tap=NAME[,mac=MAC][,id=NAME][,bw=BYTES/s][,ops=N/s]")
+                  "and permitted): tap=NAME[,mac=MAC][,id=NAME][,bw=BYTES/s][,ops=N/s] (each direction; "
+                  "rx_bw=, tx_ops=, ... for one)")
       ->type_name("SPEC")
       ->allow_extra_args(false)
       ->take_all();

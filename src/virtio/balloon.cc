@@ -64,6 +64,13 @@ void Balloon::set_target(uint64_t bytes) {
   if (act_.interrupts) act_.interrupts->config_changed();
 }
 
+Result<void> Balloon::set_stats_interval(uint32_t seconds) {
+  if ((seconds == 0) != (options_.stats_seconds == 0))
+    return Error("Cannot enable/disable the statistics after boot.");
+  options_.stats_seconds = seconds;
+  return {};
+}
+
 Result<void> Balloon::activate(const Activation& activation) {
   deactivate();
   act_ = activation;

@@ -33,7 +33,8 @@ inline constexpr uint64_t kPageSize = 4096;  // the balloon's page, whatever the
 // Statistics tags (5.5.6.3).
 inline constexpr uint16_t kStatSwapIn = 0, kStatSwapOut = 1, kStatMajorFaults = 2,
                           kStatMinorFaults = 3, kStatFreeMemory = 4, kStatTotalMemory = 5,
-                          kStatAvailableMemory = 6, kStatDiskCaches = 7;
+                          kStatAvailableMemory = 6, kStatDiskCaches = 7,
+                          kStatHugetlbAllocations = 8, kStatHugetlbFailures = 9;
 }  // namespace balloon
 
 struct BalloonOptions {
@@ -74,6 +75,12 @@ class Balloon : public VirtioDevice {
   uint32_t target_pages() const { return target_pages_.load(); }
   // What the driver says the balloon holds (its `actual` field).
   uint32_t actual_pages() const { return actual_pages_.load(); }
+  // How often the driver is asked for statistics (0: no statistics queue).
+  uint32_t stats_seconds() const { return options_.stats_seconds; }
+  // A new interval (the VMM's API). Statistics cannot be switched on or off: the driver
+  // negotiated the queue or not. Call while paused or not activated (resume() arms the
+  // timer with it).
+  Result<void> set_stats_interval(uint32_t seconds);
 
   struct Counters {
     uint64_t inflated_pages = 0;  // page numbers received on the inflate queue

@@ -140,6 +140,28 @@ void Block::resume() {
   if (t.ok()) thread_ = std::move(*t);
 }
 
+void Block::replace_disk(block::DiskImage disk) {
+  disk_ = std::move(disk);
+  if (act_.interrupts) act_.interrupts->config_changed();
+}
+
+Result<void> Block::refresh_disk_size() {
+  VIREO_TRY(disk_.refresh_size());
+  if (act_.interrupts) act_.interrupts->config_changed();
+  return {};
+}
+
+Result<void> Block::set_rate_limit(RateLimit limit) {
+  if (act_.interrupts) {
+    auto throttle = Throttle::create(limit);
+    if (!throttle.ok()) return throttle.error().context("virtio-blk rate limiter");
+    throttle_ = std::move(*throttle);
+    act_.kicks[0].signal();  // a queue that waited for the old throttle goes on
+  }
+  limit_ = limit;
+  return {};
+}
+
 void Block::on_kick() {
   act_.kicks[0].drain();
   process_queue();

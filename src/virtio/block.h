@@ -8,6 +8,10 @@
 // the disk and under the limits the configuration space announces. A request that fails
 // a check gets VIRTIO_BLK_S_IOERR (or _UNSUPP) and the device goes on; only a broken
 // queue (a descriptor loop, a buffer outside guest RAM) makes it need a reset.
+//
+// A live device can get another backing disk and another rate limit (Firecracker's PATCH
+// /drives): the VMM pauses it (requests in flight completed), swaps, and resumes it; a new
+// capacity reaches the driver with a configuration-change interrupt, as on Firecracker.
 #pragma once
 
 #include <atomic>
@@ -124,6 +128,17 @@ class Block : public VirtioDevice {
   void resume() override;
 
   const block::DiskImage& disk() const { return disk_; }
+  // Serves the guest from `disk` from now on: the capacity becomes its size and an
+  // activated device raises a configuration-change interrupt (a Linux driver then reads
+  // the new capacity). `disk` must be read-only exactly when the old one was (the
+  // features the driver took depend on it). Call while paused or not activated.
+  void replace_disk(block::DiskImage disk);
+  // The same file again, at its size now (the host grew or shrank it): as replace_disk.
+  Result<void> refresh_disk_size();
+  RateLimit rate_limit() const { return limit_; }
+  // A new limit, with fresh buckets. Call while paused or not activated; the queue is
+  // looked at again when the device resumes.
+  Result<void> set_rate_limit(RateLimit limit);
   blk::Config config() const;
   // "io_uring" or "sync": what serves requests since activation.
   std::string_view engine() const { return uring_ ? "io_uring" : "sync"; }

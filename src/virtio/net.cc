@@ -8,8 +8,8 @@
 
 namespace vireo::virtio {
 
-Net::Net(net::Tap tap, MacAddress mac, RateLimit limit)
-    : tap_(std::move(tap)), mac_(mac), limit_(limit) {}
+Net::Net(net::Tap tap, MacAddress mac, RateLimit rx_limit, RateLimit tx_limit)
+    : tap_(std::move(tap)), mac_(mac), rx_limit_(rx_limit), tx_limit_(tx_limit) {}
 
 Net::~Net() { deactivate(); }
 
@@ -53,18 +53,55 @@ Result<void> Net::activate(const Activation& activation) {
   }
   frame_.resize(netf::kMaxFrame);
   frame_admitted_ = false;
-  auto tx = Throttle::create(limit_);
-  auto rx = Throttle::create(limit_);
-  if (!tx.ok() || !rx.ok()) {
+  if (auto t = make_throttles(); !t.ok()) {
     act_ = {};
-    return (tx.ok() ? rx.error() : tx.error()).context("virtio-net rate limiter");
+    return t.error();
   }
-  tx_throttle_ = std::move(*tx);
-  rx_throttle_ = std::move(*rx);
   resume();
   if (!thread_) {
     deactivate();
     return Error("virtio-net: cannot start its I/O thread");
+  }
+  return {};
+}
+
+Result<void> Net::make_throttles() {
+  auto tx = Throttle::create(tx_limit_);
+  if (!tx.ok()) return tx.error().context("virtio-net transmit rate limiter");
+  auto rx = Throttle::create(rx_limit_);
+  if (!rx.ok()) return rx.error().context("virtio-net receive rate limiter");
+  tx_throttle_ = std::move(*tx);
+  rx_throttle_ = std::move(*rx);
+  return {};
+}
+
+Result<void> Net::set_rate_limits(std::optional<RateLimit> rx, std::optional<RateLimit> tx) {
+  if (!act_.interrupts) {  // the next activation makes the throttles
+    if (rx) rx_limit_ = *rx;
+    if (tx) tx_limit_ = *tx;
+    return {};
+  }
+  // Both made before either changes; a direction not given keeps its buckets.
+  std::optional<Throttle> rx_throttle, tx_throttle;
+  if (rx) {
+    auto t = Throttle::create(*rx);
+    if (!t.ok()) return t.error().context("virtio-net receive rate limiter");
+    rx_throttle = std::move(*t);
+  }
+  if (tx) {
+    auto t = Throttle::create(*tx);
+    if (!t.ok()) return t.error().context("virtio-net transmit rate limiter");
+    tx_throttle = std::move(*t);
+  }
+  if (rx_throttle) {
+    rx_limit_ = *rx;
+    rx_throttle_ = std::move(*rx_throttle);
+    act_.kicks[kRxQueue].signal();  // what waited for the old throttle's timer goes on
+  }
+  if (tx_throttle) {
+    tx_limit_ = *tx;
+    tx_throttle_ = std::move(*tx_throttle);
+    act_.kicks[kTxQueue].signal();
   }
   return {};
 }

@@ -7,11 +7,15 @@
 //   many). While the driver has posted no buffers, the tap is not watched (frames wait in
 //   the kernel's queue, which drops when full, as a NIC would) until the driver kicks.
 // The MAC is given or derived from the interface's id and tap name; the link is up.
+// Each direction has its own rate limit (token buckets and a timer on the I/O thread):
+// transmit chains wait in their queue, received frames wait in the tap. The limits can be
+// changed on a live device (set_rate_limits, with the device paused).
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +50,8 @@ class Net : public VirtioDevice {
   static constexpr uint16_t kQueueSize = 256;
   static constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
 
-  Net(net::Tap tap, MacAddress mac, RateLimit limit = {});
+  // `rx_limit`: on what the guest receives; `tx_limit`: on what it sends.
+  Net(net::Tap tap, MacAddress mac, RateLimit rx_limit = {}, RateLimit tx_limit = {});
   ~Net() override;
 
   std::string_view name() const override { return "virtio-net"; }
@@ -63,6 +68,11 @@ class Net : public VirtioDevice {
 
   const MacAddress& mac() const { return mac_; }
   const net::Tap& tap() const { return tap_; }
+  RateLimit rx_limit() const { return rx_limit_; }
+  RateLimit tx_limit() const { return tx_limit_; }
+  // New limits (absent: unchanged), with fresh buckets. Call while the device is paused
+  // (no I/O thread) or not activated; the queues are looked at again when it resumes.
+  Result<void> set_rate_limits(std::optional<RateLimit> rx, std::optional<RateLimit> tx);
 
   struct Stats {
     std::atomic<uint64_t> tx_frames{0}, tx_bytes{0}, rx_frames{0}, rx_bytes{0};
@@ -94,9 +104,12 @@ class Net : public VirtioDevice {
 
   net::Tap tap_;
   MacAddress mac_;
-  RateLimit limit_;
+  // Makes the throttles from the limits.
+  Result<void> make_throttles();
+
+  RateLimit rx_limit_, tx_limit_;
   Throttle tx_throttle_;  // on what the guest sends
-  Throttle rx_throttle_;  // on what it receives (its own buckets, the same limit)
+  Throttle rx_throttle_;  // on what it receives
   Activation act_{};
   bool broken_ = false;
   bool tap_watched_ = true;

@@ -85,7 +85,9 @@ Result<void> check_bursts(std::string_view flag, const virtio::RateLimit& l) {
 
 Result<NetConfig> parse_net(std::string_view spec, size_t index) {
   NetConfig n;
-  VIREO_TRY(for_each_pair("--net", spec, "tap, mac, id, bw, bw_burst, ops, ops_burst",
+  VIREO_TRY(for_each_pair("--net", spec,
+                          "tap, mac, id, bw, bw_burst, ops, ops_burst (rx_ or tx_ before these: "
+                          "one direction)",
                           [&](std::string_view key, std::string_view value) -> Result<bool> {
                             if (key == "tap") {
                               if (value.empty() || value.size() > 15)
@@ -97,13 +99,21 @@ Result<NetConfig> parse_net(std::string_view spec, size_t index) {
                               n.mac = virtio::format_mac(*mac);
                             } else if (key == "id") {
                               VIREO_ASSIGN_OR_RETURN(n.id, device_id("--net", value));
+                            } else if (key.starts_with("rx_")) {
+                              return rate_key("--net", key.substr(3), value, n.rx_limit);
+                            } else if (key.starts_with("tx_")) {
+                              return rate_key("--net", key.substr(3), value, n.tx_limit);
                             } else {
-                              return rate_key("--net", key, value, n.limit);
+                              // Both directions, each with buckets of its own.
+                              VIREO_ASSIGN_OR_RETURN(bool known, rate_key("--net", key, value, n.rx_limit));
+                              if (known) VIREO_TRY(rate_key("--net", key, value, n.tx_limit));
+                              return known;
                             }
                             return true;
                           }));
   if (n.tap.empty()) return Error("--net: tap=NAME is required");
-  VIREO_TRY(check_bursts("--net", n.limit));
+  VIREO_TRY(check_bursts("--net", n.rx_limit));
+  VIREO_TRY(check_bursts("--net", n.tx_limit));
   if (n.id.empty()) n.id = fmt::format("net{}", index);
   return n;
 }

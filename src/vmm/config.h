@@ -49,12 +49,14 @@ struct NetConfig {
   std::string tap;
   std::string mac;  // "" = derived from the id and the tap name
   std::string id;   // unique per VM; default "net<N>"
-  virtio::RateLimit limit;  // on what the guest sends
+  virtio::RateLimit rx_limit;  // on what the guest receives
+  virtio::RateLimit tx_limit;  // on what the guest sends
   bool operator==(const NetConfig&) const = default;
 };
 
 // Parses a --net value: tap=NAME[,mac=MAC][,id=NAME][,bw=BYTES/s][,bw_burst=BYTES]
-// [,ops=N/s][,ops_burst=N].
+// [,ops=N/s][,ops_burst=N] (each direction gets these limits, with buckets of its own);
+// rx_bw=, rx_ops=, tx_bw=, ... (and their _burst) set one direction's only.
 Result<NetConfig> parse_net(std::string_view spec, size_t index);
 
 // --vsock: a virtio-vsock device with Firecracker's host side on a Unix socket.

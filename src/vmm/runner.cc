@@ -20,6 +20,7 @@
 #include "util/event_loop.h"
 #include "util/file.h"
 #include "util/symbol_map.h"
+#include "virtio/balloon.h"
 #include "vmm/console_escape.h"
 #include "vmm/metrics_reporter.h"
 #include "vmm/serial_console.h"
@@ -93,6 +94,47 @@ class RunnerControl : public api::VmControl {
     if (api_) api_->report_metrics(out);
     report_metrics(out);
   }
+  Result<void> update_drive(const std::string& id, const std::optional<std::string>& path,
+                            const std::optional<virtio::RateLimit>& limit) override {
+    VIREO_TRY(running());
+    VIREO_TRY(vm_->update_drive(id, path, limit));
+    for (auto& d : active_.disks) {
+      if (d.id != id) continue;
+      if (path) d.path = *path;
+      if (limit) d.limit = *limit;
+    }
+    return {};
+  }
+  Result<void> update_net_limits(const std::string& id, const std::optional<virtio::RateLimit>& rx,
+                                 const std::optional<virtio::RateLimit>& tx) override {
+    VIREO_TRY(running());
+    VIREO_TRY(vm_->update_net_limits(id, rx, tx));
+    for (auto& n : active_.nets) {
+      if (n.id != id) continue;
+      if (rx) n.rx_limit = *rx;
+      if (tx) n.tx_limit = *tx;
+    }
+    return {};
+  }
+  Result<void> set_balloon_target(uint64_t bytes) override {
+    VIREO_TRY(running());
+    if (!vm_->balloon() || !active_.balloon) return Error("No balloon device found.");
+    vm_->balloon()->set_target(bytes);
+    active_.balloon->size = bytes;
+    return {};
+  }
+  Result<void> set_balloon_stats_interval(uint32_t seconds) override {
+    VIREO_TRY(running());
+    VIREO_TRY(vm_->set_balloon_stats_interval(seconds));
+    if (active_.balloon) active_.balloon->stats_seconds = seconds;
+    return {};
+  }
+  Result<api::BalloonStatistics> balloon_statistics() const override {
+    VIREO_TRY(running());
+    const virtio::Balloon* b = vm_->balloon();
+    if (!b) return Error("No balloon device found.");
+    return api::BalloonStatistics{b->target_pages(), b->actual_pages(), b->stats()};
+  }
   bool started() const { return started_; }
   std::unique_ptr<Vm> take_built() { return std::move(built_); }
 
@@ -104,6 +146,12 @@ class RunnerControl : public api::VmControl {
   Vm* vm_ = nullptr;
   MetricsReporter& metrics_;
   const api::VmApi* api_ = nullptr;
+
+  // A VM to change (none between a guest reset and the next boot).
+  Result<void> running() const {
+    if (!vm_) return Error("the microVM is restarting; try again");
+    return {};
+  }
 };
 
 // How long a VM's last console output may wait for a slow reader after the VM stopped.

@@ -259,13 +259,15 @@ Result<void> Vm::setup_devices(devices::Serial::WakeFn console_wake) {
     auto tap = net::Tap::open(n.tap);
     if (!tap.ok()) return tap.error().context("--net " + n.id);
     const auto mac = n.mac.empty() ? virtio::derived_mac(n.id, n.tap) : *virtio::parse_mac(n.mac);
-    VIREO_TRY(add_virtio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.limit)));
+    VIREO_TRY(add_virtio(n.id, std::make_shared<virtio::Net>(std::move(*tap), mac, n.rx_limit, n.tx_limit)));
   }
-  if (cfg_.balloon)
-    VIREO_TRY(add_virtio("balloon0", std::make_shared<virtio::Balloon>(virtio::BalloonOptions{
-                                         .target_bytes = cfg_.balloon->size,
-                                         .deflate_on_oom = cfg_.balloon->deflate_on_oom,
-                                         .stats_seconds = cfg_.balloon->stats_seconds})));
+  if (cfg_.balloon) {
+    balloon_ = std::make_shared<virtio::Balloon>(virtio::BalloonOptions{
+        .target_bytes = cfg_.balloon->size,
+        .deflate_on_oom = cfg_.balloon->deflate_on_oom,
+        .stats_seconds = cfg_.balloon->stats_seconds});
+    VIREO_TRY(add_virtio("balloon0", balloon_));
+  }
   if (cfg_.vsock) {
     auto vsock = virtio::Vsock::create(cfg_.vsock->cid, cfg_.vsock->uds);
     if (!vsock.ok()) return vsock.error().context("--vsock");
@@ -280,7 +282,7 @@ devices::ConsolePort& Vm::console_port() {
 }
 
 Result<void> Vm::add_virtio(std::string id, std::shared_ptr<virtio::VirtioDevice> device) {
-  virtio_devices_.emplace_back(id, device);
+  virtio_by_id_[id] = device;
   if (cfg_.transport == Transport::kPci) return add_virtio_pci(std::move(id), std::move(device));
   return add_virtio_mmio(std::move(id), std::move(device));
 }
@@ -452,7 +454,7 @@ void Vm::report_metrics(metrics::Collector& out) const {
     out.counter("exit_shutdown", e.shutdown.load(std::memory_order_relaxed));
     out.counter("failures", e.failures.load(std::memory_order_relaxed));
   }
-  for (const auto& [id, device] : virtio_devices_) device->report_metrics(out, id);
+  for (const auto& [id, device] : virtio_by_id_) device->report_metrics(out, id);
 }
 
 void Vm::start() {

@@ -4,8 +4,11 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "arch/x86/host_profile.h"
@@ -26,6 +29,10 @@
 #include "vmm/vcpu.h"
 #include "virtio/console.h"
 #include "virtio/device.h"
+
+namespace vireo::virtio {
+class Balloon;
+}
 
 namespace vireo::vmm {
 
@@ -63,6 +70,26 @@ class Vm {
   // The VM's counters (see metrics/metrics.h): its size and uptime, each vCPU's exits,
   // each virtio device's work. From the controlling thread.
   void report_metrics(metrics::Collector& out) const;
+
+  // Changes to a running (or paused) VM's devices (Firecracker's PATCH requests). Each
+  // checks what it can first (a new disk file is opened and locked before anything
+  // changes); the change itself is made with the VM paused for that moment, unless it
+  // already is (vCPUs parked, every device's requests in flight completed), so no request
+  // and no driver reset runs into it.
+  //
+  // Drive `id` gets the file `path` (opened with the drive's read-only and O_DIRECT
+  // options; the same file as now: its size is read again) and/or the rate limit
+  // `limit`. A new size reaches the guest with a configuration-change interrupt.
+  Result<void> update_drive(const std::string& id, const std::optional<std::string>& path,
+                            const std::optional<virtio::RateLimit>& limit);
+  // Interface `id`'s rate limits on what the guest receives (`rx`) and sends (`tx`).
+  Result<void> update_net_limits(const std::string& id, const std::optional<virtio::RateLimit>& rx,
+                                 const std::optional<virtio::RateLimit>& tx);
+  // The balloon (nullptr without one). Its set_target() may be called at any time.
+  virtio::Balloon* balloon() { return balloon_.get(); }
+  // The balloon's statistics interval (it cannot be switched on or off).
+  Result<void> set_balloon_stats_interval(uint32_t seconds);
+
   // The vCPUs' states, in vCPU order.
   std::vector<VcpuState> vcpu_states() const;
   // The VM's kvmclock now, in nanoseconds (KVM_GET_CLOCK).
@@ -102,6 +129,12 @@ class Vm {
   // Adds a virtio device on the VM's transport (--transport).
   Result<void> add_virtio(std::string id, std::shared_ptr<virtio::VirtioDevice> device);
   Result<void> add_virtio_mmio(std::string id, std::shared_ptr<virtio::VirtioDevice> device);
+  // The virtio device with this id, as a T (nullptr: none, or not a T).
+  template <class T>
+  std::shared_ptr<T> virtio_device(const std::string& id) const;
+  // Runs `change` with the VM paused (and resumes it after, unless it was paused).
+  template <class F>
+  Result<void> while_paused(F change);
   Result<void> add_virtio_pci(std::string id, std::shared_ptr<virtio::VirtioDevice> device);
   // The command line plus the virtio_mmio.device= switches, for kernels that will not
   // find the devices in the DSDT.
@@ -129,9 +162,10 @@ class Vm {
   std::unique_ptr<MsiRouting> msi_routing_;  // with --transport pci (outlives the devices)
   std::unique_ptr<DeviceManager> devices_;
   std::vector<devices::Placement> virtio_mmio_;  // where the virtio-mmio pages went
-  // Every virtio device by its id, in the order they were added.
-  std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> virtio_devices_;
   std::chrono::steady_clock::time_point started_at_{};
+  // Every virtio device by its id.
+  std::map<std::string, std::shared_ptr<virtio::VirtioDevice>> virtio_by_id_;
+  std::shared_ptr<virtio::Balloon> balloon_;
   std::unique_ptr<InsnAssist> assist_;
   std::unique_ptr<SyscallRepair> syscall_repair_;  // emulated-kernel-mode hosts only
   std::unique_ptr<GuestProfiler> profiler_;        // with --profile

@@ -26,7 +26,8 @@ class NotStartedVm : public api::VmControl {
   Result<void> pause() override { return {}; }
   Result<void> resume() override { return {}; }
   Result<void> send_ctrl_alt_del() override { return {}; }
-  Result<void> start(const vmm::VmConfig&) override {
+  Result<void> start(const vmm::VmConfig& machine) override {
+    cfg_ = machine;  // so that the PATCH routes find its devices
     state_ = api::InstanceState::kRunning;
     return {};
   }
@@ -38,6 +39,19 @@ class NotStartedVm : public api::VmControl {
   void report_metrics(metrics::Collector& out) const override {
     out.scope("vm");
     out.gauge("vcpus", 1);
+  }
+  Result<void> update_drive(const std::string&, const std::optional<std::string>&,
+                            const std::optional<virtio::RateLimit>&) override {
+    return {};
+  }
+  Result<void> update_net_limits(const std::string&, const std::optional<virtio::RateLimit>&,
+                                 const std::optional<virtio::RateLimit>&) override {
+    return {};
+  }
+  Result<void> set_balloon_target(uint64_t) override { return {}; }
+  Result<void> set_balloon_stats_interval(uint32_t) override { return {}; }
+  Result<api::BalloonStatistics> balloon_statistics() const override {
+    return api::BalloonStatistics{};
   }
 
  private:

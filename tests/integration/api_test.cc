@@ -216,7 +216,9 @@ TEST_F(ApiOnARunningVm, LogAndMetricsFollowTheGuest) {
 // network namespace with a tap), the API describes the machine (kernel, initrd, 2 vCPUs,
 // a disk, a NIC) and starts it; the guest finds both devices, then prints its uptime
 // five times a second; paused, it prints nothing and its clock stands still; resumed, it
-// goes on where it was; Ctrl-Alt-Del makes its init power off cleanly: exit status 0.
+// goes on where it was; its data disk is swapped for a larger one (PATCH /drives) and it
+// sees the new size and bytes; the NIC's limits change (PATCH /network-interfaces);
+// Ctrl-Alt-Del makes its init power off cleanly: exit status 0.
 TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
   VIREO_REQUIRE_KVM();
   const std::string dir = debian_dir();
@@ -225,17 +227,23 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
   ASSERT_TRUE(ns.ok()) << "could not make a network namespace with a tap (root needed)";
   char tmp[] = "/tmp/vireo-api-XXXXXX";
   ASSERT_NE(::mkdtemp(tmp), nullptr);
-  const std::string scratch = tmp, sock = scratch + "/api.sock", disk = scratch + "/disk.img";
-  ASSERT_EQ(run_process({"/bin/sh", "-c", "printf api-disk > " + disk + " && truncate -s 8M " + disk})
+  const std::string scratch = tmp, sock = scratch + "/api.sock", disk = scratch + "/disk.img",
+                    disk2 = scratch + "/disk2.img";
+  ASSERT_EQ(run_process({"/bin/sh", "-c", "printf api-disk > " + disk + " && truncate -s 8M " + disk +
+                                              " && printf api-dsk2 > " + disk2 + " && truncate -s 12M " + disk2})
                 .exit_status,
             0);
   Process p(ns.exec({vireo_bin(), "run", "--api-sock", sock}));
   for (int i = 0; i < 100 && ::access(sock.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(50ms);
   EXPECT_NE(http(sock, "GET", "/").find("\"state\":\"Not started\""), std::string::npos);
 
+  // Each tick also looks at the disk's size: when it changes (PATCH /drives), the new
+  // size and the disk's first bytes (the page cache dropped) are printed.
   const std::string cmd = "echo disk=$(head -c 8 /dev/vda) mac=$(cat /sys/class/net/eth0/address); "
-                          "echo ready-$((40+2)); i=0; while :; do i=$((i+1)); "
-                          "echo tick-$i-up-$(cut -d' ' -f1 /proc/uptime); sleep 0.2; done";
+                          "s0=$(cat /sys/block/vda/size); echo ready-$((40+2)); i=0; while :; do i=$((i+1)); "
+                          "echo tick-$i-up-$(cut -d' ' -f1 /proc/uptime); s=$(cat /sys/block/vda/size); "
+                          "if [ $s != $s0 ]; then s0=$s; echo 3 > /proc/sys/vm/drop_caches; "
+                          "echo vda-$s-$(head -c 8 /dev/vda); fi; sleep 0.2; done";
   const nlohmann::json boot = {{"kernel_image_path", dir + "/vmlinuz"},
                                {"initrd_path", dir + "/initramfs.cpio"},
                                {"boot_args", "console=ttyS0 vireo.then=reboot vireo.cmd=\"" + cmd + "\""}};
@@ -249,6 +257,10 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
                           R"(", "is_root_device": false, "is_read_only": true})");
   put("/network-interfaces/eth0",
       R"({"iface_id": "eth0", "host_dev_name": "vtap0", "guest_mac": "06:00:ac:10:00:02"})");
+  // Changing a drive is for a running machine (before it, PUT describes drives).
+  EXPECT_NE(http(sock, "PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + disk2 + "\"}")
+                .find("not supported before starting the microVM"),
+            std::string::npos);
   put("/actions", R"({"action_type": "InstanceStart"})");
   EXPECT_NE(http(sock, "GET", "/").find("\"state\":\"Running\""), std::string::npos);
   ASSERT_TRUE(p.wait_for_output("ready-42", 600s)) << p.out();
@@ -278,11 +290,107 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
       << "uptime " << at_pause.second << " -> " << after.second << " over "
       << after.first - at_pause.first << " ticks";
 
-  const std::string r = http(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
+  // PATCH /drives: a file that is not there is refused and the disk stays; then the disk is
+  // swapped for a larger one with other bytes, and the guest sees its size and bytes.
+  std::string r = http(sock, "PATCH", "/drives/data",
+                       R"({"drive_id": "data", "path_on_host": ")" + scratch + "/missing.img\"}");
+  EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+  EXPECT_NE(r.find("path_on_host: cannot open"), std::string::npos) << r;
+  r = http(sock, "PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + disk2 + "\"}");
+  EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
+  ASSERT_TRUE(p.wait_for_output("vda-24576-api-dsk2", 60s)) << p.out();
+  EXPECT_EQ(p.out().find("vda-24576-api-disk"), std::string::npos) << "stale bytes of the old disk";
+  EXPECT_NE(http(sock, "GET", "/vm/config").find("\"path_on_host\":\"" + disk2 + "\""), std::string::npos);
+  // PATCH /network-interfaces: each direction's limit changes on the live device.
+  r = http(sock, "PATCH", "/network-interfaces/eth0",
+           R"({"iface_id": "eth0", "rx_rate_limiter": {"bandwidth": {"size": 1048576, "refill_time": 100}},
+               "tx_rate_limiter": {"ops": {"size": 1000, "refill_time": 1000}}})");
+  EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
+  r = http(sock, "GET", "/vm/config");
+  EXPECT_NE(r.find(R"("rx_rate_limiter":{"bandwidth":{"refill_time":1000,"size":10485760}})"), std::string::npos) << r;
+  const int ticks = last_tick(p.out()).first;
+  ASSERT_TRUE(p.wait_for_output("tick-" + std::to_string(ticks + 2) + "-", 60s)) << p.out();
+
+  r = http(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
   EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
   auto done = p.wait(120s);
   EXPECT_EQ(done.exit_status, 0) << done.out << done.err;
   EXPECT_NE(done.out.find("VIREO-INIT: ctrl-alt-del"), std::string::npos) << done.out;
+  run_process({"/bin/rm", "-rf", scratch});
+}
+
+// The balloon through the API on our minimal Linux kernel (its virtio_balloon built in;
+// the Debian fixture's initramfs does not load that module): PATCH /balloon inflates it
+// further (the guest's MemTotal shrinks by the difference), GET /balloon/statistics has
+// the numbers the guest reported, the statistics interval changes but cannot be turned off.
+TEST(LinuxKernelApi, BalloonTargetAndStatistics) {
+  VIREO_REQUIRE_KVM();
+  const std::string dir = linux_dir();
+  VIREO_REQUIRE_LINUX(dir);
+  char tmp[] = "/tmp/vireo-api-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmp), nullptr);
+  const std::string scratch = tmp, sock = scratch + "/api.sock";
+  const std::string cmd = "i=0; while [ $i -lt 600 ]; do i=$((i+1)); "
+                          "echo mem-$i-$(awk '/MemTotal/{print $2}' /proc/meminfo)-kib; sleep 0.2; done";
+  Process p({vireo_bin(), "run", "--kernel", dir + "/vmlinux", "--initrd", dir + "/initramfs.cpio",
+             "--memory", "256M", "--balloon", "size=16M,stats=1", "--api-sock", sock, "--cmdline",
+             "console=ttyS0 reboot=k panic=1 vireo.then=poweroff vireo.cmd=\"" + cmd + "\""});
+  // The last line's number and MemTotal.
+  auto last_mem = [&p]() {
+    std::pair<int, long> last{-1, -1};
+    std::regex re(R"(mem-(\d+)-(\d+)-kib)");
+    const std::string out = p.out();
+    for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it)
+      last = {std::stoi((*it)[1].str()), std::stol((*it)[2].str())};
+    return last;
+  };
+  // GET /balloon/statistics once it says `pages` are in the balloon (and has the guest's
+  // numbers: they come every second).
+  std::string r;
+  auto stats_when = [&](uint64_t pages) {
+    nlohmann::json stats;
+    for (int i = 0; i < 600; ++i) {
+      r = http(sock, "GET", "/balloon/statistics");
+      const auto body = r.find("\r\n\r\n");
+      if (r.rfind("HTTP/1.1 200", 0) == 0 && body != std::string::npos)
+        stats = nlohmann::json::parse(r.substr(body + 4), nullptr, false);
+      if (stats.is_object() && stats.contains("free_memory") && stats["actual_pages"] == pages) break;
+      p.wait_for_output("\n~never~", 100ms);
+    }
+    return stats;
+  };
+  ASSERT_TRUE(p.wait_for_output("mem-3-", 300s)) << p.out();
+  auto stats = stats_when(16 * 256);
+  ASSERT_EQ(stats["actual_pages"], 16 * 256) << r;
+  // A line printed after the balloon got there.
+  ASSERT_TRUE(p.wait_for_output("mem-" + std::to_string(last_mem().first + 1) + "-", 30s)) << p.out();
+  const long before = last_mem().second;
+
+  r = http(sock, "PATCH", "/balloon", R"({"amount_mib": 64})");
+  EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
+  EXPECT_NE(http(sock, "GET", "/balloon").find(R"("amount_mib":64)"), std::string::npos);
+  stats = stats_when(64 * 256);
+  ASSERT_EQ(stats["actual_pages"], 64 * 256) << r;
+  EXPECT_EQ(stats["target_mib"], 64);
+  EXPECT_EQ(stats["actual_mib"], 64);
+  EXPECT_EQ(stats["target_pages"], 64 * 256);
+  EXPECT_GT(stats["total_memory"].get<uint64_t>(), 100ull << 20);
+  EXPECT_GT(stats["free_memory"].get<uint64_t>(), 0u);
+  long after = before;
+  for (int i = 0; i < 300 && after > before - 47 * 1024; ++i) {
+    p.wait_for_output("\n~never~", 100ms);
+    after = last_mem().second;
+  }
+  EXPECT_LE(after, before - 47 * 1024) << "MemTotal " << before << " -> " << after << " KiB";
+
+  r = http(sock, "PATCH", "/balloon/statistics", R"({"stats_polling_interval_s": 2})");
+  EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
+  r = http(sock, "PATCH", "/balloon/statistics", R"({"stats_polling_interval_s": 0})");
+  EXPECT_NE(r.find("Cannot enable/disable the statistics after boot."), std::string::npos) << r;
+  EXPECT_NE(http(sock, "GET", "/balloon").find(R"("stats_polling_interval_s":2)"), std::string::npos);
+
+  p.send_signal(SIGTERM);
+  p.wait(30s);
   run_process({"/bin/rm", "-rf", scratch});
 }
 

@@ -81,6 +81,37 @@ TEST(ConfigFile, ReadOnlyRootAndPartuuid) {
   EXPECT_EQ(c->cmdline, "x root=PARTUUID=0eaa91a0-01 ro");
 }
 
+// Each direction of an interface has its own limit (rx: what the guest receives).
+TEST(ConfigFile, InterfaceLimitsPerDirection) {
+  auto c = config_from_json(R"({"boot-source": {"kernel_image_path": "/k"},
+      "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0",
+        "rx_rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}},
+        "tx_rate_limiter": {"ops": {"size": 5, "refill_time": 1000, "one_time_burst": 2}}}]})");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->nets[0].rx_limit, (virtio::RateLimit{.bytes_per_second = 10000}));
+  EXPECT_EQ(c->nets[0].tx_limit, (virtio::RateLimit{.ops_per_second = 5, .ops_burst = 2}));
+  // And back, as GET /vm/config shows them.
+  EXPECT_EQ(rate_limiter_json(c->nets[0].tx_limit),
+            nlohmann::json::parse(R"({"ops": {"size": 5, "refill_time": 1000, "one_time_burst": 2}})"));
+  EXPECT_TRUE(rate_limiter_json({}).is_null());
+  auto back = read_rate_limiter(rate_limiter_json(c->nets[0].rx_limit), "x");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, c->nets[0].rx_limit);
+}
+
+TEST(NetFlag, LimitsForBothDirectionsOrOne) {
+  auto both = vmm::parse_net("tap=t,bw=1M,ops=10", 0);
+  ASSERT_TRUE(both.ok()) << both.error().message();
+  EXPECT_EQ(both->rx_limit, (virtio::RateLimit{.bytes_per_second = 1 << 20, .ops_per_second = 10}));
+  EXPECT_EQ(both->tx_limit, both->rx_limit);
+  auto one = vmm::parse_net("tap=t,rx_bw=2M,rx_bw_burst=4K,tx_ops=7", 0);
+  ASSERT_TRUE(one.ok()) << one.error().message();
+  EXPECT_EQ(one->rx_limit, (virtio::RateLimit{.bytes_per_second = 2 << 20, .bytes_burst = 4096}));
+  EXPECT_EQ(one->tx_limit, (virtio::RateLimit{.ops_per_second = 7}));
+  EXPECT_FALSE(vmm::parse_net("tap=t,tx_ops_burst=3", 0).ok()) << "a burst without its rate";
+  EXPECT_FALSE(vmm::parse_net("tap=t,rx_tap=x", 0).ok());
+}
+
 TEST(ConfigFile, RefusalsNameTheField) {
   struct Case {
     const char* doc;

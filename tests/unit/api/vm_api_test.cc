@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <tuple>
+#include <vector>
 
 namespace vireo::api {
 namespace {
@@ -57,7 +59,42 @@ class RecordingVm : public VmControl {
     out.scope("vm");
     out.gauge("vcpus", 2);
   }
+  Result<void> update_drive(const std::string& id, const std::optional<std::string>& path,
+                            const std::optional<virtio::RateLimit>& limit) override {
+    if (fail_update) return Error("cannot open '/nope': No such file or directory");
+    drive_updates.push_back({id, path, limit});
+    return {};
+  }
+  Result<void> update_net_limits(const std::string& id, const std::optional<virtio::RateLimit>& rx,
+                                 const std::optional<virtio::RateLimit>& tx) override {
+    net_updates.push_back({id, rx, tx});
+    return {};
+  }
+  Result<void> set_balloon_target(uint64_t bytes) override {
+    balloon_targets.push_back(bytes);
+    return {};
+  }
+  Result<void> set_balloon_stats_interval(uint32_t seconds) override {
+    stats_intervals.push_back(seconds);
+    return {};
+  }
+  Result<BalloonStatistics> balloon_statistics() const override { return balloon_stats; }
 
+  struct DriveUpdate {
+    std::string id;
+    std::optional<std::string> path;
+    std::optional<virtio::RateLimit> limit;
+  };
+  struct NetUpdate {
+    std::string id;
+    std::optional<virtio::RateLimit> rx, tx;
+  };
+  std::vector<DriveUpdate> drive_updates;
+  std::vector<NetUpdate> net_updates;
+  std::vector<uint64_t> balloon_targets;
+  std::vector<uint32_t> stats_intervals;
+  BalloonStatistics balloon_stats;
+  bool fail_update = false;
   std::optional<vmm::VmConfig> started_with;
   bool fail_start = false;
   InstanceState state_ = InstanceState::kRunning;
@@ -358,6 +395,213 @@ TEST(VmApi, GetMetricsIsPrometheusTextWithTheApisOwnCounters) {
   EXPECT_NE(r.body.find("vireo_api_patch_requests_total 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("vireo_api_client_errors_total 1\n"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("vireo_api_ok_responses_total 1\n"), std::string::npos) << r.body;
+}
+
+// A running VM with a drive, an interface and a balloon with statistics.
+RecordingVm running_vm() {
+  RecordingVm vm;
+  vm.cfg.kernel_path = "/k";
+  vm.cfg.memory = 256ull << 20;
+  vm.cfg.disks.push_back({.path = "/d.img", .id = "data", .limit = {.bytes_per_second = 1000, .ops_per_second = 10}});
+  vm.cfg.nets.push_back({.tap = "tap0", .id = "eth0", .rx_limit = {.ops_per_second = 5}});
+  vm.cfg.balloon = vmm::BalloonConfig{.size = 64ull << 20, .deflate_on_oom = true, .stats_seconds = 1};
+  return vm;
+}
+
+TEST(VmApi, PatchDriveSwapsTheFileAndOrTheRateLimit) {
+  RecordingVm vm = running_vm();
+  VmApi api(vm);
+  auto r = api.handle({"PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": "/new.img"})"});
+  EXPECT_EQ(r.status, 204) << r.body;
+  ASSERT_EQ(vm.drive_updates.size(), 1u);
+  EXPECT_EQ(vm.drive_updates[0].id, "data");
+  EXPECT_EQ(vm.drive_updates[0].path, "/new.img");
+  EXPECT_FALSE(vm.drive_updates[0].limit);
+  // A bucket given replaces the drive's; one left out stays (Firecracker's partial update).
+  r = api.handle({"PATCH", "/drives/data", R"({"drive_id": "data",
+      "rate_limiter": {"bandwidth": {"size": 500, "refill_time": 100, "one_time_burst": 7}}})"});
+  EXPECT_EQ(r.status, 204) << r.body;
+  ASSERT_EQ(vm.drive_updates.size(), 2u);
+  EXPECT_FALSE(vm.drive_updates[1].path);
+  EXPECT_EQ(vm.drive_updates[1].limit,
+            (virtio::RateLimit{.bytes_per_second = 5000, .bytes_burst = 7, .ops_per_second = 10}));
+  // Paused is fine too; a size of 0 makes a bucket unlimited.
+  vm.state_ = InstanceState::kPaused;
+  r = api.handle({"PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": "/x",
+      "rate_limiter": {"ops": {"size": 0, "refill_time": 1000}}})"});
+  EXPECT_EQ(r.status, 204) << r.body;
+  ASSERT_EQ(vm.drive_updates.size(), 3u);
+  EXPECT_EQ(vm.drive_updates[2].limit, (virtio::RateLimit{.bytes_per_second = 1000}));
+}
+
+TEST(VmApi, PatchDriveRefusalsChangeNothing) {
+  RecordingVm vm = running_vm();
+  VmApi api(vm);
+  struct Case {
+    const char* path;
+    const char* body;
+    const char* says;
+  } cases[] = {
+      {"/drives/data", R"({"drive_id": "data", "path_on_host": 5})",
+       "invalid type for `path_on_host`: 5, expected a string"},
+      {"/drives/data", R"({"drive_id": "data", "is_read_only": true})",
+       "unknown field `is_read_only`, expected one of `drive_id`, `path_on_host`, `rate_limiter`"},
+      {"/drives/data", R"({"path_on_host": "/x"})", "missing field `drive_id`"},
+      {"/drives/data", R"({"drive_id": "data", "rate_limiter": {"bandwidth": {"size": 1}}})",
+       "missing field `refill_time` in `rate_limiter.bandwidth`"},
+      {"/drives/data", R"({"drive_id": "data", "rate_limiter": {"bw": {}}})", "unknown field `bw`"},
+      {"/drives/data", R"({"drive_id": "data", "path_on_host": "/x")", "parse error"},
+      {"/drives/data", R"({"drive_id": "other", "path_on_host": "/x"})",
+       "The id from the path does not match the id from the body!"},
+      {"/drives/nope", R"({"drive_id": "nope", "path_on_host": "/x"})",
+       "Unable to patch the block device: no drive `nope` in this microVM. Please verify the request arguments."},
+      {"/drives/data", R"({"drive_id": "data"})", "nothing to change"},
+      {"/drives/data", R"({"drive_id": "data", "rate_limiter": null})", "nothing to change"},
+  };
+  for (const auto& c : cases) {
+    auto r = api.handle({"PATCH", c.path, c.body});
+    EXPECT_EQ(r.status, 400) << c.body;
+    EXPECT_NE(fault(r).find(c.says), std::string::npos) << c.body << " -> " << r.body;
+  }
+  EXPECT_TRUE(vm.drive_updates.empty());
+  // What the VMM refuses (a missing file) is Firecracker's patch error, naming the cause.
+  vm.fail_update = true;
+  auto r = api.handle({"PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": "/nope"})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(fault(r), "Unable to patch the block device: cannot open '/nope': No such file or "
+                      "directory. Please verify the request arguments.");
+  // Before the start: Firecracker's error (PUT describes drives then).
+  vm.fail_update = false;
+  vm.state_ = InstanceState::kNotStarted;
+  r = api.handle({"PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": "/x"})"});
+  EXPECT_EQ(fault(r), "The requested operation is not supported before starting the microVM.");
+  EXPECT_TRUE(vm.drive_updates.empty());
+}
+
+TEST(VmApi, PatchNetworkInterfaceChangesEachDirectionsLimit) {
+  RecordingVm vm = running_vm();
+  VmApi api(vm);
+  auto r = api.handle({"PATCH", "/network-interfaces/eth0", R"({"iface_id": "eth0",
+      "tx_rate_limiter": {"bandwidth": {"size": 1000000, "refill_time": 1000}}})"});
+  EXPECT_EQ(r.status, 204) << r.body;
+  ASSERT_EQ(vm.net_updates.size(), 1u);
+  EXPECT_EQ(vm.net_updates[0].id, "eth0");
+  EXPECT_FALSE(vm.net_updates[0].rx);
+  EXPECT_EQ(vm.net_updates[0].tx, (virtio::RateLimit{.bytes_per_second = 1000000}));
+  r = api.handle({"PATCH", "/network-interfaces/eth0", R"({"iface_id": "eth0",
+      "rx_rate_limiter": {"bandwidth": {"size": 100, "refill_time": 1000}}})"});
+  EXPECT_EQ(r.status, 204) << r.body;
+  ASSERT_EQ(vm.net_updates.size(), 2u);
+  EXPECT_EQ(vm.net_updates[1].rx, (virtio::RateLimit{.bytes_per_second = 100, .ops_per_second = 5}));
+  EXPECT_FALSE(vm.net_updates[1].tx);
+
+  for (const auto& [path, body, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"/network-interfaces/eth0", R"({"iface_id": "eth0", "host_dev_name": "tap1"})",
+            "unknown field `host_dev_name`"},
+           {"/network-interfaces/eth0", R"({"iface_id": 1})", "invalid type for `iface_id`"},
+           {"/network-interfaces/eth0", R"({"iface_id": "eth0", "rx_rate_limiter": []})",
+            "invalid type in `rx_rate_limiter`: expected a JSON object"},
+           {"/network-interfaces/eth0", R"({"iface_id": "eth1"})",
+            "The id from the path does not match the id from the body!"},
+           {"/network-interfaces/eth1", R"({"iface_id": "eth1"})", "no network interface `eth1`"},
+       }) {
+    auto bad = api.handle({"PATCH", path, body});
+    EXPECT_EQ(bad.status, 400) << body;
+    EXPECT_NE(fault(bad).find(says), std::string::npos) << body << " -> " << bad.body;
+  }
+  vm.state_ = InstanceState::kNotStarted;
+  r = api.handle({"PATCH", "/network-interfaces/eth0", R"({"iface_id": "eth0"})"});
+  EXPECT_EQ(fault(r), "The requested operation is not supported before starting the microVM.");
+  EXPECT_EQ(vm.net_updates.size(), 2u);
+}
+
+TEST(VmApi, BalloonIsReadAndChanged) {
+  RecordingVm vm = running_vm();
+  VmApi api(vm);
+  auto r = api.handle({"GET", "/balloon", ""});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body),
+            json::parse(R"({"amount_mib": 64, "deflate_on_oom": true, "stats_polling_interval_s": 1})"));
+  EXPECT_EQ(api.handle({"PATCH", "/balloon", R"({"amount_mib": 100})"}).status, 204);
+  ASSERT_EQ(vm.balloon_targets, std::vector<uint64_t>{100ull << 20});
+  EXPECT_EQ(api.handle({"PATCH", "/balloon/statistics", R"({"stats_polling_interval_s": 5})"}).status, 204);
+  EXPECT_EQ(vm.stats_intervals, std::vector<uint32_t>{5});
+
+  for (const auto& [path, body, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"/balloon", R"({"amount_mib": "1"})", "invalid type for `amount_mib`"},
+           {"/balloon", R"({"amount_mib": -1})", "expected an unsigned integer"},
+           {"/balloon", R"({"amount_mib": 1, "deflate_on_oom": true})", "unknown field `deflate_on_oom`"},
+           {"/balloon", R"({})", "missing field `amount_mib`"},
+           {"/balloon", R"({"amount_mib": 256})", "Amount of pages requested is too large."},
+           {"/balloon/statistics", R"({"stats_polling_interval_s": 0})",
+            "Cannot enable/disable the statistics after boot."},
+           {"/balloon/statistics", R"({"stats_polling_interval_s": 1.5})", "expected an unsigned integer"},
+           {"/balloon/statistics", R"({"stats_polling_interval_s": 99999})", "more than a day"},
+           {"/balloon/statistics", "{", "parse error"},
+       }) {
+    auto bad = api.handle({"PATCH", path, body});
+    EXPECT_EQ(bad.status, 400) << body;
+    EXPECT_NE(fault(bad).find(says), std::string::npos) << body << " -> " << bad.body;
+  }
+  EXPECT_EQ(vm.balloon_targets.size(), 1u);
+  EXPECT_EQ(vm.stats_intervals.size(), 1u);
+}
+
+TEST(VmApi, BalloonStatisticsInFirecrackersShape) {
+  RecordingVm vm = running_vm();
+  vm.balloon_stats = {.target_pages = 512, .actual_pages = 256, .tags = {{0, 11}, {4, 4096}, {5, 8192}, {9, 3}, {42, 1}}};
+  VmApi api(vm);
+  auto r = api.handle({"GET", "/balloon/statistics", ""});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"target_pages": 512, "actual_pages": 256,
+      "target_mib": 2, "actual_mib": 1, "swap_in": 11, "free_memory": 4096, "total_memory": 8192,
+      "hugetlb_failures": 3})"));
+  // Statistics off, no balloon, not started: Firecracker's errors.
+  vm.cfg.balloon->stats_seconds = 0;
+  EXPECT_EQ(fault(api.handle({"GET", "/balloon/statistics", ""})),
+            "Statistics for the balloon device are not enabled");
+  EXPECT_EQ(fault(api.handle({"PATCH", "/balloon/statistics", R"({"stats_polling_interval_s": 2})"})),
+            "Cannot enable/disable the statistics after boot.");
+  vm.cfg.balloon.reset();
+  for (const auto& [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"GET", "/balloon", ""},
+           {"GET", "/balloon/statistics", ""},
+           {"PATCH", "/balloon", R"({"amount_mib": 1})"},
+           {"PATCH", "/balloon/statistics", R"({"stats_polling_interval_s": 1})"}})
+    EXPECT_EQ(fault(api.handle({method, path, body})), "No balloon device found.") << method << path;
+  vm.state_ = InstanceState::kNotStarted;
+  EXPECT_EQ(fault(api.handle({"GET", "/balloon/statistics", ""})),
+            "The requested operation is not supported before starting the microVM.");
+  EXPECT_EQ(fault(api.handle({"PATCH", "/balloon", R"({"amount_mib": 1})"})),
+            "The requested operation is not supported before starting the microVM.");
+  EXPECT_TRUE(vm.balloon_targets.empty());
+  EXPECT_TRUE(vm.stats_intervals.empty());
+}
+
+TEST(VmApi, GetBalloonBeforeTheStartShowsWhatWasPut) {
+  RecordingVm vm;
+  vm.state_ = InstanceState::kNotStarted;
+  VmApi api(vm);
+  EXPECT_EQ(fault(api.handle({"GET", "/balloon", ""})), "No balloon device found.");
+  ASSERT_EQ(api.handle({"PUT", "/balloon", R"({"amount_mib": 8, "deflate_on_oom": false})"}).status, 204);
+  auto r = api.handle({"GET", "/balloon", ""});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["amount_mib"], 8);
+  EXPECT_EQ(json::parse(r.body)["stats_polling_interval_s"], 0);
+}
+
+TEST(VmApi, VmConfigShowsRateLimiters) {
+  RecordingVm vm = running_vm();
+  vm.cfg.nets[0].tx_limit = {.bytes_per_second = 2000, .bytes_burst = 10};
+  VmApi api(vm);
+  auto c = json::parse(api.handle({"GET", "/vm/config", ""}).body);
+  EXPECT_EQ(c["drives"][0]["rate_limiter"], json::parse(R"({"bandwidth": {"size": 1000, "refill_time": 1000},
+      "ops": {"size": 10, "refill_time": 1000}})"));
+  EXPECT_EQ(c["network-interfaces"][0]["rx_rate_limiter"],
+            json::parse(R"({"ops": {"size": 5, "refill_time": 1000}})"));
+  EXPECT_EQ(c["network-interfaces"][0]["tx_rate_limiter"],
+            json::parse(R"({"bandwidth": {"size": 2000, "refill_time": 1000, "one_time_burst": 10}})"));
+  EXPECT_EQ(c["balloon"]["amount_mib"], 64);
 }
 
 }  // namespace

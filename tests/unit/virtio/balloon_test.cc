@@ -97,6 +97,21 @@ TEST(VirtioBalloon, ConfigHasTheTargetAndTakesActual) {
   EXPECT_GT(f.irq->triggers.load(), before) << "a new target is a configuration interrupt";
 }
 
+// PATCH /balloon/statistics: the interval changes; statistics cannot be switched on or off.
+TEST(VirtioBalloon, StatisticsIntervalChangesButStaysOnOrOff) {
+  Balloon with({.target_bytes = 1 << 20, .stats_seconds = 1});
+  EXPECT_TRUE(with.set_stats_interval(5).ok());
+  EXPECT_EQ(with.stats_seconds(), 5u);
+  auto off = with.set_stats_interval(0);
+  ASSERT_FALSE(off.ok());
+  EXPECT_EQ(off.error().message(), "Cannot enable/disable the statistics after boot.");
+  EXPECT_EQ(with.stats_seconds(), 5u);
+  Balloon without({.target_bytes = 1 << 20});
+  EXPECT_FALSE(without.set_stats_interval(1).ok());
+  EXPECT_TRUE(without.set_stats_interval(0).ok());
+  EXPECT_FALSE(without.offered_features() & feature::bit(balloon::kStatsVq));
+}
+
 TEST(VirtioBalloon, InflatedPagesGoBackToTheHost) {
   BalloonFixture f;
   f.bring_up();

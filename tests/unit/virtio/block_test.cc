@@ -513,6 +513,86 @@ TEST_P(VirtioBlock, RateLimitedBandwidthAndOperations) {
   }
 }
 
+// PATCH /drives: the disk swapped under a live device (paused around the swap, as the
+// VMM does): the capacity follows, the driver gets a configuration interrupt, and the
+// next requests reach the new file.
+TEST_P(VirtioBlock, ReplacedDiskGivesItsCapacityAndContent) {
+  BlockFixture f(GetParam());
+  f.bring_up();
+  ImageFile other(3 * kDiskBytes);
+  {
+    const std::vector<uint8_t> mark(512, 0x5a);
+    const int fd = ::open(other.path().c_str(), O_WRONLY);
+    ASSERT_EQ(::pwrite(fd, mark.data(), mark.size(), 0), 512);
+    ::close(fd);
+  }
+  ASSERT_EQ(f.regs.read(mmio::kConfig), kDiskBytes / 512);
+  ASSERT_EQ(f.regs.read(mmio::kInterruptStatus) & mmio::kInterruptConfigChange, 0u);
+  const uint64_t irqs = f.irq->triggers.load();
+  auto disk = block::DiskImage::open(other.path(), {});
+  ASSERT_TRUE(disk.ok()) << disk.error().message();
+  f.blk->pause();
+  f.blk->replace_disk(std::move(*disk));
+  f.blk->resume();
+  EXPECT_EQ(f.regs.read(mmio::kConfig), 3 * kDiskBytes / 512);
+  EXPECT_EQ(f.regs.read(mmio::kInterruptStatus) & mmio::kInterruptConfigChange,
+            mmio::kInterruptConfigChange);
+  EXPECT_GT(f.irq->triggers.load(), irqs) << "no configuration-change interrupt";
+  auto [s0, n0, b0] = f.read(0, 512);
+  EXPECT_EQ(s0, blk::kStatusOk);
+  EXPECT_EQ(f.bytes(b0, 512), std::vector<uint8_t>(512, 0x5a));
+  // A sector only the new, larger disk has.
+  const uint64_t last = 3 * kDiskBytes / 512 - 1;
+  auto [s1, n1, b1] = f.read(last, 512);
+  EXPECT_EQ(s1, blk::kStatusOk);
+  EXPECT_EQ(f.bytes(b1, 512), expected(last * 512, 512));
+  // The old file is free again: another user can lock it.
+  EXPECT_TRUE(block::DiskImage::open(f.image.path(), {}).ok());
+}
+
+// PATCH /drives with the same file after the host resized it.
+TEST_P(VirtioBlock, RefreshedDiskSizeReachesTheDriver) {
+  BlockFixture f(GetParam());
+  f.bring_up();
+  ASSERT_EQ(::truncate(f.image.path().c_str(), 2 * kDiskBytes), 0);
+  const uint64_t irqs = f.irq->triggers.load();
+  f.blk->pause();
+  ASSERT_TRUE(f.blk->refresh_disk_size().ok());
+  f.blk->resume();
+  EXPECT_EQ(f.regs.read(mmio::kConfig), 2 * kDiskBytes / 512);
+  EXPECT_GT(f.irq->triggers.load(), irqs);
+  auto [s, n, b] = f.read(2 * kDiskBytes / 512 - 1, 512);
+  EXPECT_EQ(s, blk::kStatusOk);
+  EXPECT_EQ(f.bytes(b, 512), std::vector<uint8_t>(512, 0));
+  // A size that is not whole sectors is refused and the capacity stays.
+  ASSERT_EQ(::truncate(f.image.path().c_str(), 2 * kDiskBytes + 100), 0);
+  f.blk->pause();
+  EXPECT_FALSE(f.blk->refresh_disk_size().ok());
+  f.blk->resume();
+  EXPECT_EQ(f.regs.read(mmio::kConfig), 2 * kDiskBytes / 512);
+}
+
+// A new rate limit on a live device: requests held back by the old one go at once.
+TEST_P(VirtioBlock, RateLimitChangedLive) {
+  // 100 bytes a second: the first 64 KiB read leaves the bucket 10 minutes in debt.
+  BlockFixture f(GetParam(), false, "x", {.bytes_per_second = 100});
+  f.bring_up();
+  const uint64_t b = f.drv.alloc(64 << 10);
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t h = f.header(blk::kTypeIn, 0), st = f.status_byte();
+    f.drv.add_chain({{h, 16, false}, {b, 64 << 10, true}, {st, 1, true}});
+  }
+  f.kick();
+  ASSERT_TRUE(f.used_reaches(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(f.drv.used_idx(), 1) << "the others wait for tokens";
+  f.blk->pause();
+  ASSERT_TRUE(f.blk->set_rate_limit({.ops_per_second = 1000}).ok());
+  f.blk->resume();
+  EXPECT_TRUE(f.used_reaches(3)) << "still throttled by the old limit";
+  EXPECT_EQ(f.blk->rate_limit(), (RateLimit{.ops_per_second = 1000}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, VirtioBlock,
                          ::testing::Values(Block::Engine::kAuto, Block::Engine::kSync),
                          [](const auto& info) {

@@ -33,7 +33,10 @@ static std::pair<UniqueFd, UniqueFd> socket_pair() {
 }
 
 struct NetFixture {
-  explicit NetFixture(RateLimit l = {}) : limit(l) { t->attach_irq(irq); }
+  explicit NetFixture(RateLimit rx_limit = {}, RateLimit tx_limit = {})
+      : limit(rx_limit), tx_limit(tx_limit) {
+    t->attach_irq(irq);
+  }
   void bring_up(uint64_t features) {
     ASSERT_TRUE(regs.negotiate(features));
     regs.setup_queue(Net::kRxQueue, rx.size(), rx.desc_addr(), rx.avail_addr(), rx.used_addr());
@@ -75,10 +78,10 @@ struct NetFixture {
   test::TestDriver rx{16, 0x400000};
   std::pair<UniqueFd, UniqueFd> fds = socket_pair();
   UniqueFd& host = fds.second;
-  RateLimit limit;
+  RateLimit limit, tx_limit;
   std::shared_ptr<Net> dev = std::make_shared<Net>(
       net::Tap::from_socket(std::move(fds.first), "test"), MacAddress{0x52, 0x54, 0, 0x12, 0x34, 0x56},
-      limit);
+      limit, tx_limit);
   std::shared_ptr<MmioTransport> t = *MmioTransport::create(dev, rx.mem());
   std::shared_ptr<test::CountingIrq> irq = std::make_shared<test::CountingIrq>();
   test::MmioDriver regs{*t};
@@ -248,6 +251,52 @@ TEST(VirtioNet, ReceiveRateLimitHoldsFramesBackUntilTokensReturn) {
     auto got = f.bytes(f.rx_bufs[f.rx.used_elem(n).first] + kHdr, 100);
     EXPECT_EQ(got[0], static_cast<uint8_t>(n)) << "frames arrive in order";
   }
+}
+
+// Each direction has its own limit: a slow transmit limit leaves receiving alone, and a
+// limit changed on the live device (paused around it, as the VMM does) lets what waited go.
+TEST(VirtioNet, EachDirectionHasItsLimitAndBothChangeLive) {
+  // 100 bytes a second: a 1000-byte frame leaves the bucket 9 s in debt.
+  NetFixture f(RateLimit{.bytes_per_second = 100}, RateLimit{.bytes_per_second = 100});
+  f.bring_up(kMergeable);
+  const auto fr = frame(1000, 9);
+  const uint64_t a = f.rx.alloc(fr.size());
+  ASSERT_TRUE(f.rx.mem().write(a, fr).ok());
+  for (int i = 0; i < 3; ++i) f.transmit({{a, static_cast<uint32_t>(fr.size())}});
+  for (int i = 0; i < 4; ++i) f.post_rx(2048);
+  f.rx_kick();
+  for (uint8_t i = 0; i < 3; ++i) f.host_send(frame(1000, i));
+  ASSERT_TRUE(eventually([&] { return f.tx_used_idx() == 1 && f.rx.used_idx() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(f.tx_used_idx(), 1) << "transmit frames wait for tokens";
+  EXPECT_EQ(f.rx.used_idx(), 1) << "received frames wait for tokens";
+
+  // Receive unlimited, transmit as it was.
+  f.dev->pause();
+  ASSERT_TRUE(f.dev->set_rate_limits(RateLimit{}, std::nullopt).ok());
+  f.dev->resume();
+  EXPECT_TRUE(eventually([&] { return f.rx.used_idx() == 3; })) << "the new receive limit";
+  EXPECT_EQ(f.tx_used_idx(), 1) << "the transmit limit stayed";
+  EXPECT_EQ(f.dev->rx_limit(), RateLimit{});
+  EXPECT_EQ(f.dev->tx_limit(), (RateLimit{.bytes_per_second = 100}));
+
+  f.dev->pause();
+  ASSERT_TRUE(f.dev->set_rate_limits(std::nullopt, RateLimit{.ops_per_second = 1000}).ok());
+  f.dev->resume();
+  EXPECT_TRUE(eventually([&] { return f.tx_used_idx() == 3; })) << "the new transmit limit";
+  EXPECT_EQ(f.dev->stats().tx_frames.load(), 3u);
+  EXPECT_EQ(f.dev->stats().rx_frames.load(), 3u);
+}
+
+// A transmit limit alone does not hold back what the guest receives.
+TEST(VirtioNet, TransmitLimitLeavesReceiveAlone) {
+  NetFixture f(RateLimit{}, RateLimit{.ops_per_second = 1});
+  f.bring_up(kMergeable);
+  for (int i = 0; i < 5; ++i) f.post_rx(2048);
+  f.rx_kick();
+  for (uint8_t i = 0; i < 5; ++i) f.host_send(frame(100, i));
+  EXPECT_TRUE(eventually([&] { return f.rx.used_idx() == 5; }));
+  EXPECT_EQ(f.dev->stats().throttled.load(), 0u);
 }
 
 // CPU time of this process (all its threads) in seconds.
