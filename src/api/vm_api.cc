@@ -159,6 +159,7 @@ HttpResponse VmApi::route(const HttpRequest& r) {
       return patch_net(r.path.substr(20), r.body);
     if (r.path == "/balloon") return patch_balloon(r.body);
     if (r.path == "/balloon/statistics") return patch_balloon_statistics(r.body);
+    if (r.path == "/machine-config") return patch_machine_config(r.body);
   }
   if (r.method == "PUT" && r.path == "/actions") return put_actions(r.body);
   return bad_request(fmt::format("Invalid request method and/or path: {} {}.", r.method, r.path));
@@ -167,6 +168,21 @@ HttpResponse VmApi::route(const HttpRequest& r) {
 Result<vmm::VmConfig> VmApi::check_pending(json doc) {
   if (!doc.contains("boot-source")) doc["boot-source"] = {{"kernel_image_path", "-"}};
   return config_from_json(dump_json(doc));
+}
+
+HttpResponse VmApi::patch_machine_config(const std::string& body) {
+  auto j = parse_json(body);
+  if (!j.ok()) return bad_request(fmt::format("{}{}", kDeserializing, j.error().message()));
+  if (!j->is_object()) return bad_request(fmt::format("{}the body must be a JSON object.", kDeserializing));
+  if (vm_.state() != InstanceState::kNotStarted)
+    return bad_request("The requested operation is not supported after starting the microVM.");
+  // The fields given replace those of the configuration so far (Firecracker's defaults
+  // where none was put); the result is checked as a PUT would be.
+  json merged = pending_.contains("machine-config")
+                    ? pending_["machine-config"]
+                    : json{{"vcpu_count", 1}, {"mem_size_mib", 128}};
+  for (const auto& [key, value] : j->items()) merged[key] = value;
+  return put_section("machine-config", dump_json(merged));
 }
 
 HttpResponse VmApi::put_section(const std::string& section, const std::string& body) {

@@ -7,6 +7,7 @@
 //   by piece, each piece checked as the config file's section is (api/config_file.h):
 //   PUT  /boot-source, /machine-config, /vsock, /balloon, /entropy
 //   PUT  /drives/{drive_id}, /network-interfaces/{iface_id}   (added, or replaced by id)
+//   PATCH /machine-config  some of vcpu_count, mem_size_mib, ...: those fields replaced
 //   PUT  /actions {"action_type": "InstanceStart"}: builds and boots it
 //   After the start these are Firecracker's 400 "not supported after starting".
 //   GET  /                 InstanceInfo: app_name, id, state ("Not started", "Running",
@@ -112,6 +113,7 @@ class VmApi {
   HttpResponse put_metrics(const std::string& body);
   HttpResponse get_metrics() const;
   HttpResponse patch_vm(const std::string& body);
+  HttpResponse patch_machine_config(const std::string& body);
   HttpResponse put_section(const std::string& section, const std::string& body);
   HttpResponse put_item(const std::string& list, const char* id_field, const std::string& id,
                         const std::string& body);

@@ -604,5 +604,34 @@ TEST(VmApi, VmConfigShowsRateLimiters) {
   EXPECT_EQ(c["balloon"]["amount_mib"], 64);
 }
 
+TEST(VmApi, PatchMachineConfigChangesOnlyTheFieldsGivenBeforeTheStart) {
+  RecordingVm vm;
+  vm.state_ = InstanceState::kNotStarted;
+  VmApi api(vm);
+  // Over Firecracker's defaults (1 vCPU, 128 MiB) where nothing was put.
+  EXPECT_EQ(api.handle({"PATCH", "/machine-config", R"({"vcpu_count": 2})"}).status, 204);
+  auto j = json::parse(api.handle({"GET", "/machine-config", ""}).body);
+  EXPECT_EQ(j["vcpu_count"], 2);
+  EXPECT_EQ(j["mem_size_mib"], 128);
+  ASSERT_EQ(api.handle({"PUT", "/machine-config", R"({"vcpu_count": 4, "mem_size_mib": 512})"}).status, 204);
+  EXPECT_EQ(api.handle({"PATCH", "/machine-config", R"({"mem_size_mib": 256})"}).status, 204);
+  j = json::parse(api.handle({"GET", "/machine-config", ""}).body);
+  EXPECT_EQ(j["vcpu_count"], 4);
+  EXPECT_EQ(j["mem_size_mib"], 256);
+  // Refusals name the field and change nothing.
+  auto r = api.handle({"PATCH", "/machine-config", R"({"vcpu_count": 0})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("vcpu_count"), std::string::npos) << r.body;
+  r = api.handle({"PATCH", "/machine-config", R"({"cores": 2})"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault(r).find("cores"), std::string::npos) << r.body;
+  EXPECT_EQ(api.handle({"PATCH", "/machine-config", "[1]"}).status, 400);
+  j = json::parse(api.handle({"GET", "/machine-config", ""}).body);
+  EXPECT_EQ(j["vcpu_count"], 4);
+  vm.state_ = InstanceState::kRunning;
+  r = api.handle({"PATCH", "/machine-config", R"({"vcpu_count": 2})"});
+  EXPECT_EQ(fault(r), "The requested operation is not supported after starting the microVM.");
+}
+
 }  // namespace
 }  // namespace vireo::api
