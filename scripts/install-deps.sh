@@ -18,6 +18,8 @@ PKGS=(
   acpica-tools
   # comparison and measurement
   qemu-system-x86 hyperfine python3 tmux
+  # the API tests drive vireo as Firecracker's guide does: curl --unix-socket
+  curl
   # bench/blk_bench.sh: the host side of the virtio-blk comparison
   fio
 )

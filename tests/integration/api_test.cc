@@ -58,6 +58,19 @@ std::string http(const std::string& path, const std::string& method, const std::
   return out;
 }
 
+// The same through curl, as Firecracker's getting-started guide drives it:
+// `curl --unix-socket SOCK -i -X METHOD -d BODY http://localhost/TARGET`; the answer with
+// its status line and headers.
+std::string curl(const std::string& path, const std::string& method, const std::string& target,
+                 const std::string& body = "") {
+  std::vector<std::string> args = {"/usr/bin/curl", "-sS", "-i", "--unix-socket", path, "-X", method,
+                                   "-H", "Accept: application/json"};
+  if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
+  args.push_back("http://localhost" + target);
+  auto r = run_process(args, "", std::chrono::seconds(60));
+  return r.exit_status == 0 ? r.out : "curl failed (" + std::to_string(r.exit_status) + "): " + r.err;
+}
+
 class ApiOnARunningVm : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -211,7 +224,7 @@ TEST_F(ApiOnARunningVm, LogAndMetricsFollowTheGuest) {
   ::unlink(metrics_path.c_str());
 }
 
-// Firecracker's getting-started flow on Debian's cloud kernel (its i8042 and atkbd
+// Firecracker's getting-started flow, driven by curl --unix-socket, on Debian's cloud kernel (its i8042 and atkbd
 // drivers built in), from an empty process: vireo starts with only the API socket (in a
 // network namespace with a tap), the API describes the machine (kernel, initrd, 2 vCPUs,
 // a disk, a NIC) and starts it; the guest finds both devices, then prints its uptime
@@ -235,7 +248,7 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
             0);
   Process p(ns.exec({vireo_bin(), "run", "--api-sock", sock}));
   for (int i = 0; i < 100 && ::access(sock.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(50ms);
-  EXPECT_NE(http(sock, "GET", "/").find("\"state\":\"Not started\""), std::string::npos);
+  EXPECT_NE(curl(sock, "GET", "/").find("\"state\":\"Not started\""), std::string::npos);
 
   // Each tick also looks at the disk's size: when it changes (PATCH /drives), the new
   // size and the disk's first bytes (the page cache dropped) are printed.
@@ -248,7 +261,7 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
                                {"initrd_path", dir + "/initramfs.cpio"},
                                {"boot_args", "console=ttyS0 vireo.then=reboot vireo.cmd=\"" + cmd + "\""}};
   auto put = [&](const std::string& path, const std::string& body) {
-    const std::string r = http(sock, "PUT", path, body);
+    const std::string r = curl(sock, "PUT", path, body);
     EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << path << ": " << r;
   };
   put("/boot-source", boot.dump());
@@ -258,11 +271,11 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
   put("/network-interfaces/eth0",
       R"({"iface_id": "eth0", "host_dev_name": "vtap0", "guest_mac": "06:00:ac:10:00:02"})");
   // Changing a drive is for a running machine (before it, PUT describes drives).
-  EXPECT_NE(http(sock, "PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + disk2 + "\"}")
+  EXPECT_NE(curl(sock, "PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + disk2 + "\"}")
                 .find("not supported before starting the microVM"),
             std::string::npos);
   put("/actions", R"({"action_type": "InstanceStart"})");
-  EXPECT_NE(http(sock, "GET", "/").find("\"state\":\"Running\""), std::string::npos);
+  EXPECT_NE(curl(sock, "GET", "/").find("\"state\":\"Running\""), std::string::npos);
   ASSERT_TRUE(p.wait_for_output("ready-42", 600s)) << p.out();
   EXPECT_NE(p.out().find("disk=api-disk mac=06:00:ac:10:00:02"), std::string::npos) << p.out();
   ASSERT_TRUE(p.wait_for_output("AT Translated Set 2 keyboard", 60s)) << p.out();
@@ -276,12 +289,12 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
       last = {std::stoi((*it)[1].str()), std::stod((*it)[2].str())};
     return last;
   };
-  EXPECT_EQ(http(sock, "PATCH", "/vm", R"({"state": "Paused"})").rfind("HTTP/1.1 204", 0), 0u);
+  EXPECT_EQ(curl(sock, "PATCH", "/vm", R"({"state": "Paused"})").rfind("HTTP/1.1 204", 0), 0u);
   p.wait_for_output("\n~never~", 500ms);  // what was on its way
   const auto at_pause = last_tick(p.out());
   p.wait_for_output("\n~never~", 3s);
   EXPECT_EQ(last_tick(p.out()).first, at_pause.first) << "the guest ticked while paused";
-  EXPECT_EQ(http(sock, "PATCH", "/vm", R"({"state": "Resumed"})").rfind("HTTP/1.1 204", 0), 0u);
+  EXPECT_EQ(curl(sock, "PATCH", "/vm", R"({"state": "Resumed"})").rfind("HTTP/1.1 204", 0), 0u);
   ASSERT_TRUE(p.wait_for_output("tick-" + std::to_string(at_pause.first + 3) + "-", 60s)) << p.out();
   // The guest's clock left the 3 s pause out: a few ticks later it is not 3 s ahead.
   const auto after = last_tick(p.out());
@@ -292,26 +305,26 @@ TEST(DebianKernelApi, GettingStartedPauseResumeAndCtrlAltDel) {
 
   // PATCH /drives: a file that is not there is refused and the disk stays; then the disk is
   // swapped for a larger one with other bytes, and the guest sees its size and bytes.
-  std::string r = http(sock, "PATCH", "/drives/data",
+  std::string r = curl(sock, "PATCH", "/drives/data",
                        R"({"drive_id": "data", "path_on_host": ")" + scratch + "/missing.img\"}");
   EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
   EXPECT_NE(r.find("path_on_host: cannot open"), std::string::npos) << r;
-  r = http(sock, "PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + disk2 + "\"}");
+  r = curl(sock, "PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + disk2 + "\"}");
   EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
   ASSERT_TRUE(p.wait_for_output("vda-24576-api-dsk2", 60s)) << p.out();
   EXPECT_EQ(p.out().find("vda-24576-api-disk"), std::string::npos) << "stale bytes of the old disk";
-  EXPECT_NE(http(sock, "GET", "/vm/config").find("\"path_on_host\":\"" + disk2 + "\""), std::string::npos);
+  EXPECT_NE(curl(sock, "GET", "/vm/config").find("\"path_on_host\":\"" + disk2 + "\""), std::string::npos);
   // PATCH /network-interfaces: each direction's limit changes on the live device.
-  r = http(sock, "PATCH", "/network-interfaces/eth0",
+  r = curl(sock, "PATCH", "/network-interfaces/eth0",
            R"({"iface_id": "eth0", "rx_rate_limiter": {"bandwidth": {"size": 1048576, "refill_time": 100}},
                "tx_rate_limiter": {"ops": {"size": 1000, "refill_time": 1000}}})");
   EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
-  r = http(sock, "GET", "/vm/config");
+  r = curl(sock, "GET", "/vm/config");
   EXPECT_NE(r.find(R"("rx_rate_limiter":{"bandwidth":{"refill_time":1000,"size":10485760}})"), std::string::npos) << r;
   const int ticks = last_tick(p.out()).first;
   ASSERT_TRUE(p.wait_for_output("tick-" + std::to_string(ticks + 2) + "-", 60s)) << p.out();
 
-  r = http(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
+  r = curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
   EXPECT_EQ(r.rfind("HTTP/1.1 204", 0), 0u) << r;
   auto done = p.wait(120s);
   EXPECT_EQ(done.exit_status, 0) << done.out << done.err;
