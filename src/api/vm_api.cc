@@ -174,6 +174,7 @@ HttpResponse VmApi::patch_machine_config(const std::string& body) {
   auto j = parse_json(body);
   if (!j.ok()) return bad_request(fmt::format("{}{}", kDeserializing, j.error().message()));
   if (!j->is_object()) return bad_request(fmt::format("{}the body must be a JSON object.", kDeserializing));
+  if (j->empty()) return bad_request("Empty PATCH request.");
   if (vm_.state() != InstanceState::kNotStarted)
     return bad_request("The requested operation is not supported after starting the microVM.");
   // The fields given replace those of the configuration so far (Firecracker's defaults

@@ -22,7 +22,7 @@
 //                          "FlushMetrics"}: SendCtrlAltDel types Ctrl-Alt-Del on the
 //                          i8042 keyboard (204); InstanceStart of a started VM is refused
 //                          as Firecracker refuses it; FlushMetrics writes a metrics line
-//                          now (400 without a metrics file)
+//                          now (nothing without a metrics file, as Firecracker)
 //   PUT  /logger           {log_path, [level], [show_level], [show_log_origin], [module]}
 //   PUT  /metrics          {metrics_path}: both before InstanceStart, as Firecracker; the
 //                          metrics file takes a line every --metrics-interval (60 s)

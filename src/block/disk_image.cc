@@ -28,7 +28,9 @@ Result<DiskImage> DiskImage::open(const std::string& path, const DiskOptions& op
   d.path_ = path;
   d.options_ = options;
   const int access = options.readonly ? O_RDONLY : O_RDWR;
-  d.fd_.reset(::open(path.c_str(), access | O_CLOEXEC | (options.direct ? O_DIRECT : 0)));
+  // O_NONBLOCK: a FIFO named as a disk must not block the VMM's thread in open(2) (it is
+  // refused below); for files and block devices the flag changes nothing and is cleared.
+  d.fd_.reset(::open(path.c_str(), access | O_CLOEXEC | O_NONBLOCK | (options.direct ? O_DIRECT : 0)));
   if (!d.fd_) {
     const int err = errno;
     if (err == EINVAL && options.direct)
@@ -37,6 +39,10 @@ Result<DiskImage> DiskImage::open(const std::string& path, const DiskOptions& op
     if (err == EISDIR) return Error(fmt::format("'{}' is a directory, not a disk image", path), err);
     return Error::from_errno(fmt::format("cannot open '{}'{}", path,
                                          options.readonly ? "" : " for writing"), err);
+  }
+  {  // (what is not a file or a block device is refused by read_size below)
+    const int fl = ::fcntl(d.fd_.get(), F_GETFL);
+    if (fl >= 0) (void)::fcntl(d.fd_.get(), F_SETFL, fl & ~O_NONBLOCK);
   }
   // Shared for readers, exclusive for a writer: a second vireo writing the same image
   // would corrupt it (QEMU refuses the same way).

@@ -60,6 +60,7 @@ void Balloon::write_config(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 void Balloon::set_target(uint64_t bytes) {
+  options_.target_bytes = bytes;  // also what a reset goes back to
   target_pages_.store(pages_of(bytes));
   if (act_.interrupts) act_.interrupts->config_changed();
 }

@@ -32,7 +32,7 @@ class MetricsReporter {
   // Opens the metrics file and starts the period. Once only, as Firecracker.
   Result<void> open(const std::string& path);
   bool configured() const { return sink_.has_value(); }
-  // Writes a line now. An error if there is no metrics file.
+  // Writes a line now (nothing without a metrics file).
   Result<void> flush();
   // Its own counters (lines written and dropped), and the VMM process's RSS.
   void report(metrics::Collector& out) const;

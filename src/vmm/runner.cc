@@ -119,7 +119,7 @@ class RunnerControl : public api::VmControl {
   Result<void> set_balloon_target(uint64_t bytes) override {
     VIREO_TRY(running());
     if (!vm_->balloon() || !active_.balloon) return Error("No balloon device found.");
-    vm_->balloon()->set_target(bytes);
+    VIREO_TRY(vm_->set_balloon_target(bytes));
     active_.balloon->size = bytes;
     return {};
   }

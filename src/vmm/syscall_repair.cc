@@ -136,6 +136,13 @@ Result<void> SyscallRepair::Vcpu::set_debug(const kvm::VcpuFd& vcpu, bool step) 
   return {};
 }
 
+Result<void> SyscallRepair::Vcpu::reset(const kvm::VcpuFd& vcpu) {
+  lstar_ = 0;
+  armed_at_.reset();
+  stepping_ = false;
+  return vcpu.set_guest_debug(kvm_guest_debug{});
+}
+
 Result<void> SyscallRepair::Vcpu::on_debug(const kvm::VcpuFd& vcpu) {
   const auto& d = vcpu.run_struct()->debug.arch;
   if (stepping_ && d.exception == kDebugVector && (d.dr6 & kDr6Bs)) return set_debug(vcpu, false);

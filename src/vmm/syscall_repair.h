@@ -80,6 +80,9 @@ class SyscallRepair {
     // KVM_EXIT_DEBUG: finishes a half-done SYSCALL or resumes the page fault. Error for
     // a debug exit it did not arm.
     Result<void> on_debug(const kvm::VcpuFd& vcpu);
+    // A machine reset: no breakpoint armed (KVM's guest debugging off) and nothing
+    // remembered of the last kernel.
+    Result<void> reset(const kvm::VcpuFd& vcpu);
 
    private:
     Result<void> arm(const kvm::VcpuFd& vcpu);

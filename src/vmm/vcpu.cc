@@ -90,14 +90,21 @@ void Vcpu::start() {
   thread_ = std::thread([this] { thread_main(); });
 }
 
-void Vcpu::rearm() {
+Result<void> Vcpu::rearm() {
   std::lock_guard lock(mu_);
-  if (state_ != VcpuState::kStopped || thread_.joinable()) return;
+  if (state_ != VcpuState::kStopped || thread_.joinable()) return {};
+  if (fd_.run_struct()) {
+    fd_.set_immediate_exit(true);
+    auto r = fd_.run();  // completes the pending exit and returns at once (EINTR)
+    fd_.set_immediate_exit(false);
+    if (!r.ok()) return r.error().context("completing the last exit before a reset");
+  }
+  if (syscall_) VIREO_TRY(syscall_->reset(fd_));
   state_ = VcpuState::kCreated;
   stop_ = false;
   pause_ = false;
   sample_ = false;
-  if (fd_.run_struct()) fd_.set_immediate_exit(false);
+  return {};
 }
 
 void Vcpu::interrupt_locked() {

@@ -66,8 +66,11 @@ class Vcpu {
   void resume();
   VcpuState state() const;
   // A stopped vCPU whose thread was joined goes back to created, so that start() runs it
-  // again (a machine reset in place). Does nothing in any other state.
-  void rearm();
+  // again (a machine reset in place): an exit it left half done (an MMIO or string-I/O
+  // read KVM completes at the next KVM_RUN) is completed now, so that it cannot land in
+  // the state set for the next boot, and the SYSCALL repair forgets the last kernel.
+  // Does nothing in any other state.
+  Result<void> rearm();
   const VcpuExitCounts& exits() const { return exits_; }
   // Profiling: records where the guest is (via `profiler`) at the next return from
   // KVM_RUN, which this call forces. Safe from any thread while the vCPU runs.

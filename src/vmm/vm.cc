@@ -401,6 +401,8 @@ Result<void> Vm::reset() {
   for (const auto& v : vcpus_)
     if (v->state() == VcpuState::kRunning || v->state() == VcpuState::kPaused)
       return Error("machine reset while the vCPUs run");
+  // The vCPUs first: an exit one left half done completes into the old state.
+  for (auto& v : vcpus_) VIREO_TRY(v->rearm());
   devices_->reset_all();
   for (const auto& r : mem_.regions())
     if (auto d = mem_.discard(r.gpa, r.size); !d.ok()) return d.error().context("machine reset");
@@ -416,7 +418,6 @@ Result<void> Vm::reset() {
   x86::setup_boot_sregs(sregs, mode);
   VIREO_TRY(vcpus_[0]->fd().set_sregs(sregs));
   VIREO_TRY(vcpus_[0]->fd().set_regs(x86::boot_regs(mode, kernel_.entry, boot_info)));
-  for (auto& v : vcpus_) v->rearm();
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
     stop_ = StopEvent{};
@@ -475,10 +476,13 @@ void Vm::start() {
 Result<void> Vm::pause() {
   if (paused_) return {};
   for (auto& v : vcpus_) v->pause();
-  paused_ = true;
-  for (auto& v : vcpus_) (void)v->fd().kvmclock_ctrl();  // EINVAL: no kvmclock in the guest
   auto clock = vm_.get_clock();
-  if (!clock.ok()) return clock.error().context("pausing the VM");
+  if (!clock.ok()) {  // the VM runs on, as it was
+    for (auto& v : vcpus_) v->resume();
+    return clock.error().context("pausing the VM");
+  }
+  for (auto& v : vcpus_) (void)v->fd().kvmclock_ctrl();  // EINVAL: no kvmclock in the guest
+  paused_ = true;
   paused_clock_ = clock->clock;
   devices_->pause_all();
   return {};

@@ -87,6 +87,8 @@ class Vm {
                                  const std::optional<virtio::RateLimit>& tx);
   // The balloon (nullptr without one). Its set_target() may be called at any time.
   virtio::Balloon* balloon() { return balloon_.get(); }
+  // A new balloon target (the driver is told with a configuration interrupt).
+  Result<void> set_balloon_target(uint64_t bytes);
   // The balloon's statistics interval (it cannot be switched on or off).
   Result<void> set_balloon_stats_interval(uint32_t seconds);
 

@@ -57,13 +57,14 @@ Result<void> Vm::update_drive(const std::string& id, const std::optional<std::st
     disk = std::move(*opened);
   }
   return while_paused([&]() -> Result<void> {
-    if (disk) blk->replace_disk(std::move(*disk));
-    if (refresh) {
-      if (auto r = blk->refresh_disk_size(); !r.ok()) return r.error().context("path_on_host");
-    }
+    // What can fail first, so that a refusal changes nothing.
     if (limit) {
       if (auto r = blk->set_rate_limit(*limit); !r.ok()) return r.error().context("rate_limiter");
     }
+    if (refresh) {
+      if (auto r = blk->refresh_disk_size(); !r.ok()) return r.error().context("path_on_host");
+    }
+    if (disk) blk->replace_disk(std::move(*disk));
     return {};
   });
 }
@@ -73,6 +74,15 @@ Result<void> Vm::update_net_limits(const std::string& id, const std::optional<vi
   auto net = virtio_device<virtio::Net>(id);
   if (!net) return Error(fmt::format("no network interface `{}` in this VM", id));
   return while_paused([&] { return net->set_rate_limits(rx, tx); });
+}
+
+Result<void> Vm::set_balloon_target(uint64_t bytes) {
+  if (!balloon_) return Error("No balloon device found.");
+  // Paused: a driver's reset (on a vCPU thread) does not run into it.
+  return while_paused([&]() -> Result<void> {
+    balloon_->set_target(bytes);
+    return {};
+  });
 }
 
 Result<void> Vm::set_balloon_stats_interval(uint32_t seconds) {

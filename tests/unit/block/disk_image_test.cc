@@ -53,6 +53,15 @@ TEST(DiskImage, ErrorsNameTheFileAndTheCause) {
   auto chr = DiskImage::open("/dev/null", {});
   ASSERT_FALSE(chr.ok());
   EXPECT_NE(chr.error().message().find("neither a regular file nor a block device"), std::string::npos);
+  // A FIFO (with no writer) is refused at once, not waited on: PATCH /drives opens the
+  // new file on the VMM's main thread.
+  const std::string fifo = "/tmp/vireo-disk-fifo-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = DiskImage::open(fifo, {.readonly = true});
+  ::unlink(fifo.c_str());
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message().find("neither a regular file nor a block device"), std::string::npos)
+      << f.error().message();
   TempImage odd(1000);
   auto o = DiskImage::open(odd.path(), {});
   ASSERT_FALSE(o.ok());
