@@ -140,7 +140,9 @@ if [ "$QUICK" = 0 ]; then
 	# through vireo that the minimal kernel's boots take: the sanitizer build's sandbox
 	# leaves them to the Release one, and of our kernel's device tests it runs those over
 	# virtio-pci (the mmio transport's are the test guests' there, and both in Release).
-	[ "$sandbox" = 0 ] || sandbox_start ASan+UBSan build-asan -E 'Debian|LinuxVirtio.*/mmio' -- "${ASAN_ENV[@]}"
+	# Three Linux boots in a row (LinuxReboot) stay in Release too: the reset in place
+	# they use runs under the sanitizers with the test guests (GuestPower.RestartOnReboot).
+	[ "$sandbox" = 0 ] || sandbox_start ASan+UBSan build-asan -E 'Debian|LinuxVirtio.*/mmio|LinuxReboot' -- "${ASAN_ENV[@]}"
 	cmake --build build-asan -j "$JOBS"
 fi
 phase "tests on this machine (Release)"
