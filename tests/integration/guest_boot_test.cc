@@ -216,5 +216,39 @@ TEST(GuestPower, RestartOnReboot) {
   EXPECT_NE(r.err.find("restarting"), std::string::npos) << r.err;
 }
 
+// A reboot in place puts back what the guest changed: each boot of `reset_state` reports
+// the kvmclock MSR, the page it pointed KVM at, PAT, TSC_AUX and the LAPIC's TPR, then
+// changes them all and resets; every boot must see the power-on values.
+TEST(GuestPower, RestartPutsTheMachineBackToPowerOn) {
+  VIREO_REQUIRE_KVM();
+  Process p({vireo_bin(), "run", "--kernel", guest("reset_state"), "--memory", "64M", "--on-reboot",
+             "restart", "--quiet"});
+  auto boots = [&] {
+    std::vector<std::string> lines;
+    std::regex re(R"(reset-state: kvmclock=\S+ page=\S+ pat=\S+ tsc_aux=\S+ tpr=\S+)");
+    const std::string o = p.out();
+    for (auto it = std::sregex_iterator(o.begin(), o.end(), re); it != std::sregex_iterator(); ++it)
+      lines.push_back(it->str());
+    return lines;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (boots().size() < 3 && std::chrono::steady_clock::now() < deadline)
+    p.wait_for_output("\n~never~", std::chrono::milliseconds(100));
+  p.send_signal(SIGTERM);
+  auto r = p.wait(std::chrono::seconds(10));
+  const auto lines = boots();
+  ASSERT_GE(lines.size(), 3u) << r.out << r.err;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(lines[0], m, std::regex("kvmclock=(\\S+)")));
+  const std::string clock = m[1];
+  EXPECT_TRUE(clock == "0" || clock == "none") << lines[0];
+  for (const auto& line : lines) {
+    EXPECT_EQ(line, "reset-state: kvmclock=" + clock + " page=0 pat=7040600070406 tsc_aux=0 tpr=0")
+        << r.out;
+  }
+  if (clock == "0") EXPECT_NE(r.out.find("dirtied (page="), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vireo::test
