@@ -1,6 +1,7 @@
 #include "memory/guest_memory.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -58,10 +59,37 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RangeSpec>& ranges,
   return mem;
 }
 
+Result<GuestMemory> GuestMemory::map_file(const std::vector<RangeSpec>& ranges, int fd,
+                                          const std::string& name) {
+  GuestMemory mem;
+  mem.from_file_ = true;
+  uint64_t offset = 0;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Error::from_errno("fstat(guest memory file)");
+  for (const auto& r : ranges) {
+    if (r.size == 0 || r.size % kPageSize != 0 || r.gpa % kPageSize != 0)
+      return Error(fmt::format("guest memory range {:#x}+{:#x} is not page-aligned", r.gpa, r.size));
+    if (offset + r.size > static_cast<uint64_t>(st.st_size))
+      return Error(fmt::format("the memory file holds {} bytes, the guest's memory needs {}",
+                               st.st_size, offset + r.size));
+    void* p = ::mmap(nullptr, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd,
+                     static_cast<off_t>(offset));
+    if (p == MAP_FAILED)
+      return Error::from_errno(fmt::format("mmap(guest memory file {:#x}+{:#x})", r.gpa, r.size));
+    mem.regions_.push_back(Region{r.gpa, r.size, static_cast<uint8_t*>(p), offset});
+    (void)name;  // file mappings show the file's name in smaps
+    offset += r.size;
+    VIREO_ASSIGN_OR_RETURN(auto bitmap, DirtyBitmap::create(r.size / kPageSize));
+    mem.dirty_.push_back(std::move(bitmap));
+  }
+  return mem;
+}
+
 GuestMemory::~GuestMemory() { unmap_all(); }
 
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept
     : memfd_(std::move(o.memfd_)),
+      from_file_(o.from_file_),
       regions_(std::move(o.regions_)),
       dirty_(std::move(o.dirty_)),
       tracking_(o.tracking_.exchange(false, std::memory_order_relaxed)) {
@@ -73,6 +101,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
   if (this != &o) {
     unmap_all();
     memfd_ = std::move(o.memfd_);
+    from_file_ = o.from_file_;
     regions_ = std::move(o.regions_);
     dirty_ = std::move(o.dirty_);
     tracking_.store(o.tracking_.exchange(false, std::memory_order_relaxed),
@@ -157,6 +186,14 @@ Result<void> GuestMemory::discard(uint64_t gpa, uint64_t len) const {
   if (gpa % kPage != 0 || len % kPage != 0 || len == 0)
     return Error(fmt::format("guest discard {:#x}+{:#x} is not whole pages", gpa, len));
   VIREO_ASSIGN_OR_RETURN(HostRange at, host_range(gpa, len, "discard"));
+  if (from_file_) {
+    // MADV_DONTNEED would bring the file's bytes back: anonymous zero pages instead.
+    if (::mmap(at.host, len, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+      return Error::from_errno(fmt::format("mmap(zero pages over guest {:#x}+{:#x})", gpa, len));
+    mark_in_region(at.region, gpa, len);
+    return {};
+  }
   const bool shared = memfd_.get() >= 0;
   if (::madvise(at.host, len, shared ? MADV_REMOVE : MADV_DONTNEED) != 0)
     return Error::from_errno(fmt::format("madvise({}, guest {:#x}+{:#x})",

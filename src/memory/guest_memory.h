@@ -27,7 +27,7 @@ struct Region {
   uint64_t gpa = 0;
   uint64_t size = 0;
   uint8_t* host = nullptr;  // start of the host mapping
-  uint64_t fd_offset = 0;   // offset of this region in the backing memfd (if shared)
+  uint64_t fd_offset = 0;   // offset of this region in the backing memfd or file
   uint64_t end() const { return gpa + size; }
 };
 
@@ -105,6 +105,12 @@ class GuestMemory {
   static Result<GuestMemory> create(const std::vector<RangeSpec>& ranges,
                                     const std::string& name = "vireo-guest-ram",
                                     Backing backing = Backing::kPrivate);
+  // Maps the ranges from a snapshot's memory file (memory/memory_file.h: the ranges back
+  // to back), private and copy-on-write: nothing is read until the guest touches a page,
+  // so this takes the same time for any size, and the guest's writes never reach the
+  // file. The file must hold them all.
+  static Result<GuestMemory> map_file(const std::vector<RangeSpec>& ranges, int fd,
+                                      const std::string& name = "vireo-guest-ram");
 
   GuestMemory() = default;
   ~GuestMemory();
@@ -172,7 +178,8 @@ class GuestMemory {
   // for the memfd: the pages are freed, a huge page around them is split; the guest
   // reads zeros there afterwards, and KVM drops its mappings). Both
   // ends must be 4 KiB aligned and the range inside one region. Counts as a write for
-  // dirty tracking (the contents changed to zeros).
+  // dirty tracking (the contents changed to zeros). Over a map_file() region the pages
+  // become anonymous zero pages (the file's bytes are not what a discard leaves).
   Result<void> discard(uint64_t gpa, uint64_t len) const;
 
   // Dirty tracking: while on, every write through this object sets the bits of the pages
@@ -218,6 +225,7 @@ class GuestMemory {
   void unmap_all();
 
   UniqueFd memfd_;
+  bool from_file_ = false;  // map_file(): discard maps zero pages over the file's
   std::vector<Region> regions_;
   std::vector<DirtyBitmap> dirty_;  // dirty_[i] covers regions_[i]
   std::atomic<bool> tracking_{false};
