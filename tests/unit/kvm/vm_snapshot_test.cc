@@ -1,0 +1,136 @@
+// Snapshot and restore of a whole VM in this process (vmm::Vm on the real /dev/kvm): the
+// `chatter` guest on 2 vCPUs is paused and snapshotted, the snapshot goes through the
+// state file encoding (memory apart), and a second VM built from the same configuration
+// restored from it prints on from the line where the first stopped: no restart from 1,
+// no line lost or repeated.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "support/chatter_vm.h"
+#include "support/kvm_required.h"
+#include "vmm/vm.h"
+#include "vmm/vm_snapshot.h"
+
+namespace vireo::vmm {
+namespace {
+
+using namespace std::chrono_literals;
+using test::chatter_config;
+using test::ChatterVm;
+using test::lines_count_up;
+
+// Runs `c` until it printed `bytes`, pauses it and lets its console drain.
+void run_then_pause(ChatterVm& c, size_t bytes) {
+  c.vm().start();
+  ASSERT_TRUE(c.wait_for_more(0, bytes, 60s)) << c.out();
+  ASSERT_TRUE(c.vm().pause().ok());
+  std::this_thread::sleep_for(100ms);  // what the UART held reaches us
+}
+
+// The snapshot after a trip through the state file; memory travels apart.
+VmSnapshot through_state_file(const VmSnapshot& s) {
+  auto decoded = decode_vm_state(encode_vm_state(s));
+  EXPECT_TRUE(decoded.ok()) << decoded.error().message();
+  if (!decoded.ok()) return {};
+  EXPECT_EQ(decoded->devices, s.devices);
+  EXPECT_EQ(decoded->kvm.vcpus.size(), s.kvm.vcpus.size());
+  for (size_t i = 0; i < decoded->ram.size() && i < s.ram.size(); ++i) {
+    EXPECT_TRUE(decoded->ram[i].bytes.empty());
+    decoded->ram[i].bytes = s.ram[i].bytes;
+  }
+  return std::move(*decoded);
+}
+
+TEST(VmSnapshot, RestoredVmContinuesTheGuest) {
+  VIREO_REQUIRE_KVM();
+  std::string before;
+  VmSnapshot snap;
+  {
+    ChatterVm first(2);
+    ASSERT_EQ(first.error(), "");
+    ASSERT_NO_FATAL_FAILURE(run_then_pause(first, 8192));
+    auto s = first.vm().snapshot();
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    snap = std::move(*s);
+    before = first.out();
+    ASSERT_EQ(snap.kvm.vcpus.size(), 2u);
+    EXPECT_FALSE(snap.kvm.vcpus[0].msrs.empty());
+    EXPECT_GE(snap.kvm.vcpus[0].xsave.size(), 4096u);
+    EXPECT_FALSE(snap.kvm.vcpus[0].cpuid.empty());
+    // The first VM ends here, before the second starts.
+    first.vm().request_stop({StopReason::kSignal, 15});
+    first.vm().stop_and_join();
+  }
+  ASSERT_TRUE(lines_count_up(before));
+  const VmSnapshot decoded = through_state_file(snap);
+  ASSERT_EQ(decoded.cpus, 2u);
+
+  ChatterVm second(2);
+  ASSERT_EQ(second.error(), "");
+  auto r = second.vm().restore(decoded);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  second.vm().start();
+  ASSERT_TRUE(second.wait_for_more(0, 8192, 60s)) << "no output after restore: " << second.out();
+  ASSERT_TRUE(second.vm().pause().ok());
+  std::this_thread::sleep_for(100ms);
+  const std::string after = second.out();
+  EXPECT_EQ(after.find("chatter 1 ."), std::string::npos) << "the guest started again";
+  // Joined, the two consoles are one guest's: every line once, in order.
+  EXPECT_TRUE(lines_count_up(before + after)) << "first VM ended with: "
+                                               << before.substr(before.size() - 200)
+                                               << "\nsecond VM began with: " << after.substr(0, 200);
+}
+
+TEST(VmSnapshot, RefusesAnotherMachineShapeAndAVmThatRan) {
+  VIREO_REQUIRE_KVM();
+  ChatterVm first(2);
+  ASSERT_EQ(first.error(), "");
+  first.vm().start();
+  ASSERT_TRUE(first.wait_for_more(0, 1024, 60s)) << first.out();
+  auto running = first.vm().snapshot();
+  ASSERT_FALSE(running.ok());
+  EXPECT_NE(running.error().message().find("pause it first"), std::string::npos)
+      << running.error().message();
+  ASSERT_TRUE(first.vm().pause().ok());
+  auto s = first.vm().snapshot();
+  ASSERT_TRUE(s.ok()) << s.error().message();
+
+  {
+    ChatterVm one_cpu(1);
+    ASSERT_EQ(one_cpu.error(), "");
+    auto r = one_cpu.vm().restore(*s);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("with 2 vCPUs, this one has 1: build it with --cpus 2"),
+              std::string::npos)
+        << r.error().message();
+  }
+  {
+    ChatterVm more_memory(chatter_config(2, 128 << 20));
+    ASSERT_EQ(more_memory.error(), "");
+    auto r = more_memory.vm().restore(*s);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("build it with --memory 64M"), std::string::npos)
+        << r.error().message();
+  }
+  // A snapshot without its memory image.
+  {
+    ChatterVm same(2);
+    ASSERT_EQ(same.error(), "");
+    VmSnapshot no_memory = *s;
+    for (auto& reg : no_memory.ram) reg.bytes.clear();
+    auto r = same.vm().restore(no_memory);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("memory image is missing"), std::string::npos)
+        << r.error().message();
+  }
+  // The VM that ran is no place to restore into.
+  auto r = first.vm().restore(*s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("has run already"), std::string::npos) << r.error().message();
+}
+
+}  // namespace
+}  // namespace vireo::vmm
