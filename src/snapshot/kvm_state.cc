@@ -7,7 +7,34 @@
 namespace vireo::snapshot {
 
 namespace {
+constexpr uint32_t kMsrTsc = 0x10;
 constexpr uint32_t kMsrTscDeadline = 0x6e0;
+
+// KVM takes a TSC that userspace writes within a second of the value it expects (the
+// VM's last write plus the time since) for an attempt to synchronise the vCPUs, and
+// keeps the TSC it has: then a snapshot of a guest less than a second old, written into
+// a fresh VM (whose TSC is near 0), would not get its TSC back, and time would run
+// backwards for it. (Kernels from 6.8 leave user writes alone.) So the TSC is read back
+// and, if it is behind the saved one, written once a few seconds beyond the saved
+// value, which KVM must take as it is, and then the saved value, which is then as far
+// from the last write and taken as well. A TSC found ahead is left: to the guest that
+// is time it did not run, as when the host did not schedule it. (Hosts that emulate
+// guest kernel mode give the guest the host's TSC: always ahead.)
+Result<void> put_tsc(const kvm::VcpuFd& fd, uint64_t tsc, uint32_t khz) {
+  auto behind = [&]() -> Result<bool> {
+    std::vector<uint32_t> refused;
+    VIREO_ASSIGN_OR_RETURN(auto now, fd.read_msrs({kMsrTsc}, &refused));
+    return !now.empty() && now[0].second < tsc;
+  };
+  VIREO_ASSIGN_OR_RETURN(bool back, behind());
+  if (!back) return {};
+  const uint64_t hz = uint64_t{khz ? khz : 1'000'000} * 1000;  // 1 GHz if not known
+  VIREO_TRY(fd.write_msrs({{kMsrTsc, tsc + 4 * hz}}));
+  VIREO_TRY(fd.write_msrs({{kMsrTsc, tsc}}));
+  VIREO_ASSIGN_OR_RETURN(back, behind());
+  if (back) LOG_WARN("restore: vCPU {}: KVM did not take the saved TSC {:#x}: the guest's time goes back", fd.id(), tsc);
+  return {};
+}
 }  // namespace
 
 Result<VcpuKvmState> capture_vcpu(const kvm::VcpuFd& fd, const VcpuCaptureOptions& opts) {
@@ -53,6 +80,11 @@ Result<void> restore_vcpu(const kvm::VcpuFd& fd, const VcpuKvmState& s) {
   std::vector<std::pair<uint32_t, uint64_t>> msrs, after_lapic;
   for (const auto& m : s.msrs) (m.first == kMsrTscDeadline ? after_lapic : msrs).push_back(m);
   VIREO_ASSIGN_OR_RETURN(auto refused, fd.write_msrs(msrs));
+  for (const auto& m : msrs)
+    if (m.first == kMsrTsc) {
+      auto khz = fd.get_tsc_khz();
+      VIREO_TRY(put_tsc(fd, m.second, khz.ok() ? *khz : s.tsc_khz));
+    }
   VIREO_TRY(fd.set_mp_state(s.mp_state));
   VIREO_TRY(fd.set_lapic(s.lapic));
   VIREO_ASSIGN_OR_RETURN(auto refused_late, fd.write_msrs(after_lapic));
