@@ -19,7 +19,8 @@ constexpr uint32_t kMsrTscDeadline = 0x6e0;
 // value, which KVM must take as it is, and then the saved value, which is then as far
 // from the last write and taken as well. A TSC found ahead is left: to the guest that
 // is time it did not run, as when the host did not schedule it. (Hosts that emulate
-// guest kernel mode give the guest the host's TSC: always ahead.)
+// guest kernel mode give the guest the host's TSC: always ahead. Neither KVM the tests
+// run on shows the synchronisation: the sandbox's takes the value written.)
 Result<void> put_tsc(const kvm::VcpuFd& fd, uint64_t tsc, uint32_t khz) {
   auto behind = [&]() -> Result<bool> {
     std::vector<uint32_t> refused;
