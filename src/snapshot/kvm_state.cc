@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "log/log.h"
 
 namespace vireo::snapshot {
@@ -36,7 +38,16 @@ Result<void> put_tsc(const kvm::VcpuFd& fd, uint64_t tsc, uint32_t khz) {
   if (back) LOG_WARN("restore: vCPU {}: KVM did not take the saved TSC {:#x}: the guest's time goes back", fd.id(), tsc);
   return {};
 }
+
+bool same_cpuid(const std::vector<kvm_cpuid_entry2>& a, const std::vector<kvm_cpuid_entry2>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.function == y.function && x.index == y.index && x.flags == y.flags &&
+           x.eax == y.eax && x.ebx == y.ebx && x.ecx == y.ecx && x.edx == y.edx;
+  });
+}
+
 }  // namespace
+
 
 Result<VcpuKvmState> capture_vcpu(const kvm::VcpuFd& fd, const VcpuCaptureOptions& opts) {
   VcpuKvmState s;
@@ -63,7 +74,10 @@ Result<VcpuKvmState> capture_vcpu(const kvm::VcpuFd& fd, const VcpuCaptureOption
 }
 
 Result<void> restore_vcpu(const kvm::VcpuFd& fd, const VcpuKvmState& s) {
-  VIREO_TRY(fd.set_cpuid2(s.cpuid));
+  // Only a different CPUID is set: kernels refuse KVM_SET_CPUID2 after KVM_RUN (since
+  // 5.16; from 5.17 unless it is the same), and a reset in place has run.
+  if (auto now = fd.get_cpuid2(); !now.ok() || !same_cpuid(*now, s.cpuid))
+    VIREO_TRY(fd.set_cpuid2(s.cpuid));
   if (s.tsc_khz != 0) {
     auto here = fd.get_tsc_khz();
     if (here.ok() && *here != s.tsc_khz) {
@@ -91,7 +105,7 @@ Result<void> restore_vcpu(const kvm::VcpuFd& fd, const VcpuKvmState& s) {
   VIREO_ASSIGN_OR_RETURN(auto refused_late, fd.write_msrs(after_lapic));
   refused.insert(refused.end(), refused_late.begin(), refused_late.end());
   for (uint32_t index : refused)
-    LOG_WARN("restore: vCPU {}: this host's KVM refused MSR {:#x}; it keeps its reset value",
+    LOG_WARN("vCPU {}: this host's KVM refused MSR {:#x}; it keeps the value it had",
              fd.id(), index);
   kvm_vcpu_events events = s.events;
   events.flags |= KVM_VCPUEVENT_VALID_SIPI_VECTOR;  // a vCPU waiting for its SIPI keeps it
