@@ -82,6 +82,11 @@ TEST(VmSnapshot, RestoredVmContinuesTheGuest) {
   ASSERT_EQ(second.error(), "");
   auto r = second.vm().restore(decoded);
   ASSERT_TRUE(r.ok()) << r.error().message();
+  // The guest's kvmclock is where it stopped (the time in between left out).
+  auto clock = second.vm().guest_clock_ns();
+  ASSERT_TRUE(clock.ok());
+  EXPECT_GE(*clock, snap.kvm.vm.clock_ns);
+  EXPECT_LT(*clock - snap.kvm.vm.clock_ns, 5'000'000'000u) << "kvmclock was not restored";
   second.vm().start();
   ASSERT_TRUE(second.wait_for_more(0, 8192, 60s)) << "no output after restore: " << second.out();
   ASSERT_TRUE(second.vm().pause().ok());
