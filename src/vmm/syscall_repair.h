@@ -80,6 +80,10 @@ class SyscallRepair {
     // KVM_EXIT_DEBUG: finishes a half-done SYSCALL or resumes the page fault. Error for
     // a debug exit it did not arm.
     Result<void> on_debug(const kvm::VcpuFd& vcpu);
+    // After a restore (Vm::restore) put a snapshot's state into this vCPU: the guest
+    // wrote MSR_LSTAR in the VM the snapshot was taken of, so the breakpoint is armed
+    // here for the LSTAR the vCPU has now, as that write did (nothing if it has none).
+    Result<void> restored(const kvm::VcpuFd& vcpu);
 
    private:
     Result<void> arm(const kvm::VcpuFd& vcpu);

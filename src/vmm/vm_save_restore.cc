@@ -79,8 +79,10 @@ Result<void> Vm::restore(const VmSnapshot& s) {
     return {};
   };
   VIREO_TRY(in_restore(snapshot::restore_vm(vm_, s.kvm.vm)));
-  for (size_t i = 0; i < vcpus_.size(); ++i)
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
     VIREO_TRY(in_restore(snapshot::restore_vcpu(vcpus_[i]->fd(), s.kvm.vcpus[i])));
+    VIREO_TRY(in_restore(vcpus_[i]->restored()));
+  }
   VIREO_TRY(in_restore(snapshot::restore_clock(vm_, s.kvm.vm)));
   VIREO_TRY(in_restore(devices_->restore_all(s.devices)));
   return {};

@@ -236,5 +236,78 @@ TEST(VmSnapshot, VirtioDeviceWithWorkInFlightGoesOn) {
   EXPECT_EQ(ev.value, 0u) << "the guest failed: " << out;
 }
 
+// A guest caught in ring 3 before it leaves with SYSCALL: where guest kernel mode is
+// emulated, vireo finishes each SYSCALL with a breakpoint it arms when the guest writes
+// MSR_LSTAR, which the restored guest does not do again: the restore re-arms it. The
+// `ring3` guest checks everything the SYSCALL did.
+VmConfig ring3_config(uint32_t mb) {
+  VmConfig cfg = chatter_config(1, (uint64_t{mb} + 64) << 20);
+  cfg.kernel_path = std::string(VIREO_GUEST_DIR) + "/ring3.elf";
+  cfg.cmdline = fmt::format("mb={} ret=syscall", mb);
+  return cfg;
+}
+
+// A snapshot taken as soon as the guest says it goes to ring 3 for its checksum, after
+// its LSTAR write and before its SYSCALL (nullopt if it was done by then; `why` says
+// what it printed).
+std::optional<VmSnapshot> snapshot_in_ring3(uint32_t mb, std::string& why) {
+  ChatterVm first(ring3_config(mb));
+  if (!first.error().empty()) {
+    why = first.error();
+    return std::nullopt;
+  }
+  first.vm().start();
+  const auto limit = std::chrono::steady_clock::now() + 60s;
+  while (first.out().find("protected from ring 3") == std::string::npos &&
+         first.out().find("FAIL") == std::string::npos && std::chrono::steady_clock::now() < limit)
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  if (auto p = first.vm().pause(); !p.ok()) {
+    why = p.error().message();
+    return std::nullopt;
+  }
+  std::this_thread::sleep_for(50ms);
+  why = first.out();
+  if (why.find("protected from ring 3") == std::string::npos || why.find("checksum=") != std::string::npos ||
+      why.find("FAIL") != std::string::npos)
+    return std::nullopt;
+  auto s = first.vm().snapshot();
+  if (!s.ok()) {
+    why = s.error().message();
+    return std::nullopt;
+  }
+  first.vm().request_stop({StopReason::kSignal, 15});
+  first.vm().stop_and_join();
+  return std::move(*s);
+}
+
+TEST(VmSnapshot, GuestInRing3LeavesWithSyscallAfterRestore) {
+  VIREO_REQUIRE_KVM();
+  uint32_t mb = 64;
+  std::optional<VmSnapshot> taken;
+  std::string why;
+  for (; mb <= 1024 && !taken; mb *= 4) {
+    taken = snapshot_in_ring3(mb, why);
+    if (!taken && why.find("checksum=") == std::string::npos) break;  // not just too fast
+  }
+  ASSERT_TRUE(taken) << "no snapshot while the guest was in ring 3: " << why;
+  mb /= 4;
+  const VmSnapshot snap = through_state_file(*taken);
+  taken.reset();
+
+  ChatterVm second(ring3_config(mb));
+  ASSERT_EQ(second.error(), "");
+  auto r = second.vm().restore(snap);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  second.vm().start();
+  const auto limit = std::chrono::steady_clock::now() + 60s;
+  while (second.out().find("PASS") == std::string::npos &&
+         second.out().find("FAIL") == std::string::npos && std::chrono::steady_clock::now() < limit)
+    std::this_thread::sleep_for(2ms);
+  const std::string out = second.out();
+  EXPECT_NE(out.find("ring3: syscall state ok"), std::string::npos) << out;
+  EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+  EXPECT_EQ(out.find("ring3: guest"), std::string::npos) << "the guest started again: " << out;
+}
+
 }  // namespace
 }  // namespace vireo::vmm
