@@ -10,11 +10,13 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 
 #include "support/chatter_vm.h"
 #include "support/kvm_required.h"
+#include "support/linux_fixture.h"
 #include "vmm/vm.h"
 #include "vmm/vm_snapshot.h"
 
@@ -307,6 +309,82 @@ TEST(VmSnapshot, GuestInRing3LeavesWithSyscallAfterRestore) {
   EXPECT_NE(out.find("ring3: syscall state ok"), std::string::npos) << out;
   EXPECT_NE(out.find("PASS"), std::string::npos) << out;
   EXPECT_EQ(out.find("ring3: guest"), std::string::npos) << "the guest started again: " << out;
+}
+
+// The ticks of `out` ("tick N" lines), which must count up by one from 1.
+testing::AssertionResult ticks_count_up(const std::string& out, uint64_t* last = nullptr) {
+  std::regex line(R"(tick (\d+)\r?\n)");
+  uint64_t want = 1;
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), line); it != std::sregex_iterator(); ++it) {
+    const uint64_t n = std::stoull((*it)[1].str());
+    if (n != want) return testing::AssertionFailure() << "tick " << n << " where " << want << " was due";
+    ++want;
+  }
+  if (last) *last = want - 1;
+  return testing::AssertionSuccess() << (want - 1) << " ticks";
+}
+
+uint64_t last_tick(const std::string& out) {
+  uint64_t n = 0;
+  (void)ticks_count_up(out, &n);
+  return n;
+}
+
+bool wait_for_tick(ChatterVm& c, uint64_t n, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (last_tick(c.out()) >= n) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+// Linux on 2 vCPUs with what a snapshot must carry in use: the UART's interrupts, the
+// LAPIC timers (sleep), kvmclock and the TSC, system calls. /init prints a tick every
+// 20 ms; the restored VM's ticks go on from the first VM's last.
+TEST(VmSnapshot, LinuxGoesOnTicking) {
+  VIREO_REQUIRE_KVM();
+  const std::string dir = test::linux_dir();
+  VIREO_REQUIRE_FIXTURE(dir, "vmlinux", "build-linux-guest.sh");
+  VmConfig cfg = chatter_config(2, 128 << 20);
+  cfg.kernel_path = dir + "/vmlinux";
+  cfg.initrd_path = dir + "/initramfs.cpio";
+  cfg.cmdline =
+      "console=ttyS0 panic=-1 vireo.then=poweroff "
+      "vireo.cmd=\"i=0; while [ $i -lt 1000000 ]; do i=$((i+1)); echo tick $i; sleep 0.02; done\"";
+
+  VmSnapshot snap;
+  std::string before;
+  {
+    ChatterVm first(cfg);
+    ASSERT_EQ(first.error(), "");
+    first.vm().start();
+    // Minutes where guest kernel mode is emulated, seconds elsewhere.
+    ASSERT_TRUE(wait_for_tick(first, 20, 600s)) << first.out();
+    ASSERT_TRUE(first.vm().pause().ok());
+    std::this_thread::sleep_for(100ms);
+    auto s = first.vm().snapshot();
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    snap = through_state_file(*s);
+    before = first.out();
+    first.vm().request_stop({StopReason::kSignal, 15});
+    first.vm().stop_and_join();
+  }
+  ASSERT_TRUE(ticks_count_up(before));
+  const uint64_t stopped_at = last_tick(before);
+
+  ChatterVm second(cfg);
+  ASSERT_EQ(second.error(), "");
+  auto r = second.vm().restore(snap);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  second.vm().start();
+  const auto end = std::chrono::steady_clock::now() + 120s;
+  while (last_tick(before + second.out()) < stopped_at + 20 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(20ms);
+  const std::string after = second.out();
+  EXPECT_EQ(after.find("Linux version"), std::string::npos) << "the kernel booted again";
+  EXPECT_TRUE(ticks_count_up(before + after)) << "second VM: " << after.substr(0, 2000);
+  EXPECT_GE(last_tick(before + after), stopped_at + 20) << "second VM: " << after.substr(0, 2000);
 }
 
 }  // namespace
