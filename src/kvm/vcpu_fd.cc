@@ -151,13 +151,27 @@ Result<std::vector<uint64_t>> VcpuFd::get_msrs(const std::vector<uint32_t>& indi
 namespace vireo::kvm {
 
 Result<std::vector<kvm_cpuid_entry2>> VcpuFd::get_cpuid2() const {
+  // How many entries KVM wrote: some kernels set nent to it on success, others leave
+  // nent as it was given (and none reports it with E2BIG). So the room is filled with
+  // all-ones bytes first, which no entry has (its padding is 0), and the entries are
+  // those before the first untouched one.
   for (uint32_t n = 256; n <= 4096; n *= 2) {
-    std::vector<uint8_t> buf(sizeof(abi::CpuidHeader) + n * sizeof(kvm_cpuid_entry2));
+    std::vector<uint8_t> buf(sizeof(abi::CpuidHeader) + n * sizeof(kvm_cpuid_entry2), 0xff);
     auto* c = reinterpret_cast<abi::CpuidHeader*>(buf.data());
     c->nent = n;
+    c->padding = 0;
     if (::ioctl(fd_.get(), abi::kGetCpuid2, c) == 0) {
-      std::vector<kvm_cpuid_entry2> out(std::min(c->nent, n));
-      std::memcpy(out.data(), buf.data() + sizeof(abi::CpuidHeader), out.size() * sizeof(kvm_cpuid_entry2));
+      const uint8_t* entries = buf.data() + sizeof(abi::CpuidHeader);
+      uint32_t count = std::min(c->nent, n);
+      for (uint32_t i = 0; i < count; ++i) {
+        const uint8_t* e = entries + size_t{i} * sizeof(kvm_cpuid_entry2);
+        if (std::all_of(e, e + sizeof(kvm_cpuid_entry2), [](uint8_t b) { return b == 0xff; })) {
+          count = i;
+          break;
+        }
+      }
+      std::vector<kvm_cpuid_entry2> out(count);
+      std::memcpy(out.data(), entries, out.size() * sizeof(kvm_cpuid_entry2));
       return out;
     }
     if (errno != E2BIG) return Error::from_errno(fmt::format("KVM_GET_CPUID2 (vCPU {})", id_));
