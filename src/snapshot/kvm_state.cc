@@ -16,7 +16,7 @@ constexpr uint32_t kMsrTscDeadline = 0x6e0;
 // VM's last write plus the time since) for an attempt to synchronise the vCPUs, and
 // keeps the TSC it has: then a snapshot of a guest less than a second old, written into
 // a fresh VM (whose TSC is near 0), would not get its TSC back, and time would run
-// backwards for it. (Kernels from 6.8 leave user writes alone.) So the TSC is read back
+// backwards for it. (Newer kernels leave user writes alone.) So the TSC is read back
 // and, if it is behind the saved one, written once a few seconds beyond the saved
 // value, which KVM must take as it is, and then the saved value, which is then as far
 // from the last write and taken as well. A TSC found ahead is left: to the guest that
