@@ -163,18 +163,20 @@ TEST(VmSnapshot, RefusesAnotherMachineShapeAndAVmThatRan) {
 // kicks once and checks every chain, round after round; a snapshot taken in the middle,
 // restored into a second VM, must finish the rounds with every check passed (the
 // restored device comes back active and serves what was pending).
-VmConfig rng_config(uint32_t rounds) {
+VmConfig rng_config(uint32_t rounds, Transport transport) {
   VmConfig cfg = chatter_config(1);
   cfg.kernel_path = std::string(VIREO_GUEST_DIR) + "/virtio_rng.elf";
   cfg.cmdline = fmt::format("mode=inflight rounds={}", rounds);
   cfg.rng = true;
+  cfg.transport = transport;
   return cfg;
 }
 
 // Runs the rng guest with `rounds` and takes a snapshot 0.1 s after its queue is set
 // up; nullopt if the rounds were over by then (fills `why` on a failure).
-std::optional<VmSnapshot> snapshot_mid_rounds(uint32_t rounds, std::string& why) {
-  ChatterVm first(rng_config(rounds));
+std::optional<VmSnapshot> snapshot_mid_rounds(uint32_t rounds, Transport transport,
+                                              std::string& why) {
+  ChatterVm first(rng_config(rounds, transport));
   if (!first.error().empty()) {
     why = first.error();
     return std::nullopt;
@@ -205,22 +207,21 @@ std::optional<VmSnapshot> snapshot_mid_rounds(uint32_t rounds, std::string& why)
   return std::move(*s);
 }
 
-TEST(VmSnapshot, VirtioDeviceWithWorkInFlightGoesOn) {
-  VIREO_REQUIRE_KVM();
+void rng_work_in_flight_goes_on(Transport transport) {
   // A round takes 0.3 s where guest kernel mode is emulated, a few ms in the KVM sandbox,
   // microseconds on hardware: more rounds until the snapshot lands inside them.
   uint32_t rounds = 8;
   std::optional<VmSnapshot> taken;
   std::string why;
   for (int attempt = 0; attempt < 5 && !taken; ++attempt, rounds *= 16) {
-    taken = snapshot_mid_rounds(rounds, why);
+    taken = snapshot_mid_rounds(rounds, transport, why);
     if (!taken && why.find("inflight ok") == std::string::npos) break;  // not just too fast
   }
   ASSERT_TRUE(taken) << "no snapshot in the middle of the rounds: " << why;
   rounds /= 16;
   const VmSnapshot snap = through_state_file(*taken);
 
-  ChatterVm second(rng_config(rounds));
+  ChatterVm second(rng_config(rounds, transport));
   ASSERT_EQ(second.error(), "");
   auto r = second.vm().restore(snap);
   ASSERT_TRUE(r.ok()) << r.error().message();
@@ -236,6 +237,18 @@ TEST(VmSnapshot, VirtioDeviceWithWorkInFlightGoesOn) {
   const StopEvent ev = second.vm().stop_and_join();
   EXPECT_EQ(ev.reason, StopReason::kDebugExit) << ev.describe();
   EXPECT_EQ(ev.value, 0u) << "the guest failed: " << out;
+}
+
+TEST(VmSnapshot, VirtioDeviceWithWorkInFlightGoesOn) {
+  VIREO_REQUIRE_KVM();
+  rng_work_in_flight_goes_on(Transport::kMmio);
+}
+
+// The same on virtio-pci: the function's configuration space and BAR come back with it
+// (the guest polls, so MSI-X delivery is not exercised).
+TEST(VmSnapshot, VirtioPciDeviceWithWorkInFlightGoesOn) {
+  VIREO_REQUIRE_KVM();
+  rng_work_in_flight_goes_on(Transport::kPci);
 }
 
 // A guest caught in ring 3 before it leaves with SYSCALL: where guest kernel mode is
