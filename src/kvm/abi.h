@@ -54,5 +54,9 @@ inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
 inline constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, IrqRoutingHeader);
 inline constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave);
 inline constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave);
+// KVM_GET_XSAVE2 (KVM_CAP_XSAVE2): like KVM_GET_XSAVE, into a buffer of the size the
+// capability gives (at least 4096; more with AMX). KVM_SET_XSAVE then reads that size.
+inline constexpr unsigned long kGetXsave2 = _IOR(KVMIO, 0xcf, Xsave);
+inline constexpr unsigned long kGetCpuid2 = _IOWR(KVMIO, 0x91, CpuidHeader);
 
 }  // namespace vireo::kvm::abi

@@ -4,6 +4,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -44,6 +45,23 @@ class VcpuFd {
   Result<void> set_fpu(const kvm_fpu&) const;
   Result<void> set_cpuid2(const std::vector<kvm_cpuid_entry2>& entries) const;
   Result<void> set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const;
+  // KVM_GET_CPUID2: the entries KVM_SET_CPUID2 gave this vCPU.
+  Result<std::vector<kvm_cpuid_entry2>> get_cpuid2() const;
+  // Every MSR of `indices` KVM reads, in one call where it can: KVM stops at the first
+  // MSR it refuses; that one is left out and the rest read on. `refused` gets the
+  // MSRs left out.
+  Result<std::vector<std::pair<uint32_t, uint64_t>>> read_msrs(
+      const std::vector<uint32_t>& indices, std::vector<uint32_t>* refused) const;
+  // Writes them, in one call where it can, leaving out those KVM refuses (returned).
+  Result<std::vector<uint32_t>> write_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const;
+  // The whole XSAVE area: KVM_GET_XSAVE2 into `xsave2_size` bytes where the VM has
+  // KVM_CAP_XSAVE2 (its value), else KVM_GET_XSAVE (4096 bytes) when `xsave2_size` is 0.
+  Result<std::vector<uint8_t>> get_xsave(uint32_t xsave2_size) const;
+  // KVM_SET_XSAVE; `area` must be at least as long as KVM's XSAVE size for this vCPU.
+  Result<void> set_xsave(std::span<const uint8_t> area) const;
+  // KVM_GET_TSC_KHZ / KVM_SET_TSC_KHZ: the vCPU's TSC frequency.
+  Result<uint32_t> get_tsc_khz() const;
+  Result<void> set_tsc_khz(uint32_t khz) const;
   Result<std::vector<uint64_t>> get_msrs(const std::vector<uint32_t>& indices) const;
   Result<kvm_lapic_state> get_lapic() const;
   Result<void> set_lapic(const kvm_lapic_state&) const;

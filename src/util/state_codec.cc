@@ -72,6 +72,14 @@ Result<std::string> StateReader::string(size_t max) {
   return std::string(b.begin(), b.end());
 }
 
+Result<std::span<const uint8_t>> StateReader::raw(size_t n) {
+  if (data_.size() - pos_ < n)
+    return Error(fmt::format("{} is truncated at byte {} (wanted {} more)", what_, pos_, n));
+  auto out = data_.subspan(pos_, n);
+  pos_ += n;
+  return out;
+}
+
 Result<void> StateReader::finish() const {
   if (pos_ != data_.size())
     return Error(fmt::format("{} has {} unexpected bytes at its end", what_, data_.size() - pos_));

@@ -28,6 +28,8 @@ class StateWriter {
   // A u32 length, then the bytes.
   void bytes(std::span<const uint8_t> b);
   void string(std::string_view s);
+  // The bytes as they are, without a length (the caller wrote or knows it).
+  void raw(std::span<const uint8_t> b) { bytes_.insert(bytes_.end(), b.begin(), b.end()); }
 
   std::vector<uint8_t> take() { return std::move(bytes_); }
 
@@ -51,9 +53,12 @@ class StateReader {
   // A length-prefixed byte string of at most `max` bytes.
   Result<std::vector<uint8_t>> bytes(size_t max);
   Result<std::string> string(size_t max);
+  // The next `n` bytes as they are (a view into the data).
+  Result<std::span<const uint8_t>> raw(size_t n);
   // Fails unless every byte was consumed.
   Result<void> finish() const;
   size_t remaining() const { return data_.size() - pos_; }
+  size_t position() const { return pos_; }
 
  private:
   Result<uint64_t> get_le(int n);

@@ -178,7 +178,7 @@ std::vector<DeviceManager::SavedDevice> DeviceManager::save_all() const {
   return out;
 }
 
-Result<void> DeviceManager::restore_all(const std::vector<SavedDevice>& saved) {
+Result<void> DeviceManager::check_layout(const std::vector<SavedDevice>& saved) const {
   if (saved.size() != entries_.size())
     return Error(fmt::format("the snapshot has {} devices, this VM {}", saved.size(),
                              entries_.size()));
@@ -192,6 +192,11 @@ Result<void> DeviceManager::restore_all(const std::vector<SavedDevice>& saved) {
           i, s.id, s.kind, bus_name(s.where.bus), s.where.base, s.where.len, e.id,
           e.device->name(), bus_name(e.where.bus), e.where.base, e.where.len));
   }
+  return {};
+}
+
+Result<void> DeviceManager::restore_all(const std::vector<SavedDevice>& saved) {
+  VIREO_TRY(check_layout(saved));
   const auto before = save_all();
   for (size_t i = 0; i < saved.size(); ++i) {
     auto r = entries_[i].device->restore(saved[i].state);

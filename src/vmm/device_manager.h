@@ -69,6 +69,8 @@ class DeviceManager {
   // kinds and placements in the same order); all states are checked by restoring them,
   // and if one fails those already restored are put back, so the VM is as it was.
   Result<void> restore_all(const std::vector<SavedDevice>& saved);
+  // The check restore_all() makes first: the saved layout is this VM's.
+  Result<void> check_layout(const std::vector<SavedDevice>& saved) const;
 
  private:
   Result<void> add(std::string id, std::shared_ptr<devices::BusDevice> device,

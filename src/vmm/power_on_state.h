@@ -1,12 +1,11 @@
 // PowerOnState: the state KVM keeps for a VM (the in-kernel PICs and IOAPIC, the PIT,
-// and each vCPU's registers, LAPIC, MP state, pending events, XCRs and debug registers),
-// as it was before the guest first ran. A guest reboot puts it back, with the reset MSR
-// values (arch/x86/boot_cpu.h: reset_msrs), so that the VM restarts in place: the same
-// KVM VM, vCPU threads' fds, guest memory mapping, devices and their back-ends, none of
-// which a jailed process could make again.
+// and each vCPU's registers, XSAVE area, LAPIC, MP state, pending events, XCRs and debug
+// registers: a snapshot::KvmState), as it was before the guest first ran. A guest reboot
+// puts it back, with the reset MSR values (arch/x86/boot_cpu.h: reset_msrs) in place of
+// the vCPUs' MSRs, so that the VM restarts in place: the same KVM VM, vCPU threads' fds,
+// guest memory mapping, devices and their back-ends, none of which a jailed process
+// could make again.
 #pragma once
-
-#include <linux/kvm.h>
 
 #include <cstdint>
 #include <utility>
@@ -14,6 +13,7 @@
 
 #include "kvm/vcpu_fd.h"
 #include "kvm/vm_fd.h"
+#include "snapshot/kvm_state.h"
 #include "util/result.h"
 
 namespace vireo::vmm {
@@ -27,20 +27,7 @@ class PowerOnState {
   Result<void> restore(const kvm::VmFd& vm, const std::vector<kvm::VcpuFd*>& vcpus) const;
 
  private:
-  struct VcpuPart {
-    kvm_regs regs;
-    kvm_sregs sregs;
-    kvm_fpu fpu;
-    kvm_lapic_state lapic;
-    kvm_mp_state mp_state;
-    kvm_vcpu_events events;
-    kvm_xcrs xcrs;
-    kvm_debugregs debugregs;
-  };
-  std::vector<kvm_irqchip> irqchips_;  // PIC master, PIC slave, IOAPIC
-  kvm_pit_state2 pit_{};
-  std::vector<VcpuPart> vcpus_;
-  std::vector<std::pair<uint32_t, uint64_t>> msrs_;
+  snapshot::KvmState state_;
 };
 
 }  // namespace vireo::vmm

@@ -102,6 +102,17 @@ Result<void> SyscallRepair::Vcpu::on_wrmsr(const kvm::VcpuFd& vcpu) {
   return arm(vcpu);
 }
 
+Result<void> SyscallRepair::Vcpu::restored(const kvm::VcpuFd& vcpu) {
+  VIREO_ASSIGN_OR_RETURN(auto lstar, vcpu.get_msrs({kMsrLstar}));
+  lstar_ = lstar.at(0);
+  armed_at_.reset();
+  stepping_ = false;
+  if (lstar_ == 0) return {};  // not written yet: the guest's write arms it
+  auto r = arm(vcpu);
+  if (!r.ok()) return r.error().context("re-arming the SYSCALL repair");
+  return {};
+}
+
 Result<void> SyscallRepair::Vcpu::arm(const kvm::VcpuFd& vcpu) {
   VIREO_ASSIGN_OR_RETURN(auto sregs, vcpu.get_sregs());
   if (sregs.idt.limit < kPageFaultVector * 16 + 15)

@@ -83,6 +83,10 @@ class SyscallRepair {
     // A machine reset: no breakpoint armed (KVM's guest debugging off) and nothing
     // remembered of the last kernel.
     Result<void> reset(const kvm::VcpuFd& vcpu);
+    // After a restore (Vm::restore) put a snapshot's state into this vCPU: the guest
+    // wrote MSR_LSTAR in the VM the snapshot was taken of, so the breakpoint is armed
+    // here for the LSTAR the vCPU has now, as that write did (nothing if it has none).
+    Result<void> restored(const kvm::VcpuFd& vcpu);
 
    private:
     Result<void> arm(const kvm::VcpuFd& vcpu);

@@ -71,6 +71,9 @@ class Vcpu {
   // the state set for the next boot, and the SYSCALL repair forgets the last kernel.
   // Does nothing in any other state.
   Result<void> rearm();
+  // After Vm::restore put a snapshot's state into a created vCPU: re-arms what the VMM
+  // keeps beside KVM's state (the SYSCALL repair's breakpoint).
+  Result<void> restored() { return syscall_ ? syscall_->restored(fd_) : Result<void>{}; }
   const VcpuExitCounts& exits() const { return exits_; }
   // Profiling: records where the guest is (via `profiler`) at the next return from
   // KVM_RUN, which this call forces. Safe from any thread while the vCPU runs.

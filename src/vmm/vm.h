@@ -27,6 +27,7 @@
 #include "vmm/msi_routing.h"
 #include "vmm/power_on_state.h"
 #include "vmm/vcpu.h"
+#include "vmm/vm_snapshot.h"
 #include "virtio/console.h"
 #include "virtio/device.h"
 
@@ -64,6 +65,14 @@ class Vm {
   // Devices first, then the clock, then the vCPUs. Does nothing if not paused.
   Result<void> resume();
   bool paused() const { return paused_; }
+  // The whole VM as values (vmm/vm_snapshot.h): KVM's state, every device's, guest
+  // memory, and what the VM was built with. The VM must be paused.
+  Result<VmSnapshot> snapshot();
+  // Makes this VM the one the snapshot was taken of, continuing where it was: call on a
+  // VM built from the same VmConfig (create()) before start(). Checks first that it is
+  // the same machine (vCPUs, memory, devices' layout), with errors saying which
+  // configuration would take the snapshot; start() then resumes the guest.
+  Result<void> restore(const VmSnapshot& s);
   // Types Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel): a Linux
   // guest with a keyboard driver reboots, or does what its init asks for instead.
   Result<void> send_ctrl_alt_del();
@@ -142,6 +151,7 @@ class Vm {
   // find the devices in the DSDT.
   std::string with_virtio_mmio_switches(std::string cmdline, bool linux_kernel) const;
   Result<void> setup_vcpus();
+  Result<void> check_restorable(const VmSnapshot& s) const;
   std::vector<kvm::VcpuFd*> vcpu_fds();
 
   VmConfig cfg_;

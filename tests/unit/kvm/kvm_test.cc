@@ -241,6 +241,56 @@ TEST(Kvm, VcpuStateRoundTrips) {
   EXPECT_EQ(vcpu->get_regs()->rax, 42u);
 }
 
+// The snapshot's MSR reads and writes: one call where KVM takes every MSR, the refused
+// ones left out (KVM stops at the first it refuses), and the XSAVE area and CPUID read
+// back as they were set.
+TEST(Kvm, MsrsSkipRefusedOnesXsaveAndCpuidReadBack) {
+  VIREO_REQUIRE_KVM();
+  auto kvm = Kvm::open();
+  ASSERT_TRUE(kvm.ok());
+  auto vm = kvm->create_vm();
+  ASSERT_TRUE(vm.ok()) << vm.error().message();
+  ASSERT_TRUE(vm->create_irqchip().ok());
+  auto vcpu = vm->create_vcpu(0);
+  ASSERT_TRUE(vcpu.ok()) << vcpu.error().message();
+  auto supported = kvm->supported_cpuid();
+  const auto table = arch::x86::build_vcpu_cpuid(*supported, {0, 1});
+  ASSERT_TRUE(vcpu->set_cpuid2(table).ok());
+
+  const uint32_t kKernelGsBase = 0xc0000102, kStar = 0xc0000081, kBogus = 0xdeadbeef;
+  auto refused = vcpu->write_msrs({{kKernelGsBase, 0x1234000}, {kBogus, 1}, {kStar, 0x0023001000000000}});
+  ASSERT_TRUE(refused.ok()) << refused.error().message();
+  EXPECT_EQ(*refused, std::vector<uint32_t>{kBogus});
+  std::vector<uint32_t> unread;
+  auto read = vcpu->read_msrs({kBogus, kKernelGsBase, kBogus + 1, kStar}, &unread);
+  ASSERT_TRUE(read.ok()) << read.error().message();
+  const std::vector<std::pair<uint32_t, uint64_t>> want{{kKernelGsBase, 0x1234000},
+                                                        {kStar, 0x0023001000000000}};
+  EXPECT_EQ(*read, want);
+  EXPECT_EQ(unread, (std::vector<uint32_t>{kBogus, kBogus + 1}));
+
+  auto cpuid = vcpu->get_cpuid2();
+  ASSERT_TRUE(cpuid.ok()) << cpuid.error().message();
+  ASSERT_EQ(cpuid->size(), table.size());
+  // The leaves as set (KVM may adjust a value, e.g. the XSAVE sizes).
+  for (size_t i = 0; i < table.size(); ++i)
+    EXPECT_TRUE((*cpuid)[i].function == table[i].function && (*cpuid)[i].index == table[i].index)
+        << "entry " << i;
+
+  const int xsave2 = vm->check_extension(KVM_CAP_XSAVE2);
+  auto area = vcpu->get_xsave(static_cast<uint32_t>(std::max(0, xsave2)));
+  ASSERT_TRUE(area.ok()) << area.error().message();
+  EXPECT_GE(area->size(), 4096u);
+  (*area)[24] = 0xa0;  // MXCSR 0x1fa0: the default with the precision flag set
+  (*area)[25] = 0x1f;
+  (*area)[512] |= 2;   // XSTATE_BV: SSE state present
+  ASSERT_TRUE(vcpu->set_xsave(*area).ok());
+  auto mxcsr = vcpu->get_mxcsr();
+  ASSERT_TRUE(mxcsr.ok());
+  EXPECT_EQ(*mxcsr, 0x1fa0u);
+  EXPECT_FALSE(vcpu->set_xsave(std::vector<uint8_t>(100)).ok());
+}
+
 TEST(Kvm, FailedIoctlNamesItself) {
   VIREO_REQUIRE_KVM();
   auto kvm = Kvm::open();

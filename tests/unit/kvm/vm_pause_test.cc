@@ -13,89 +13,20 @@
 #include <string>
 #include <thread>
 
+#include "support/chatter_vm.h"
 #include "support/kvm_required.h"
 
 namespace vireo::vmm {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A VM running `chatter` with its console drained into a string by a thread of ours.
-class ChatterVm {
- public:
-  explicit ChatterVm(uint32_t cpus) {
-    VmConfig cfg;
-    cfg.kernel_path = std::string(VIREO_GUEST_DIR) + "/chatter.elf";
-    cfg.cmdline = "";
-    cfg.cpus = cpus;
-    cfg.memory = 64 << 20;
-    cfg.quiet = true;
-    auto vm = Vm::create(cfg, [] {});
-    if (!vm.ok()) {
-      error_ = vm.error().message();
-      return;
-    }
-    vm_ = std::move(*vm);
-    drain_ = std::thread([this] {
-      uint8_t buf[4096];
-      while (!done_) {
-        const size_t n = vm_->console_port().take_output(buf);
-        if (n) {
-          std::lock_guard lock(mu_);
-          out_.append(reinterpret_cast<const char*>(buf), n);
-        } else {
-          std::this_thread::sleep_for(1ms);
-        }
-      }
-    });
-  }
-  ~ChatterVm() {
-    if (vm_) vm_->stop_and_join();
-    done_ = true;
-    if (drain_.joinable()) drain_.join();
-  }
-  const std::string& error() const { return error_; }
-  Vm& vm() { return *vm_; }
-  std::string out() const {
-    std::lock_guard lock(mu_);
-    return out_;
-  }
-  // Waits until the output has `more` bytes beyond `from`.
-  bool wait_for_more(size_t from, size_t more, std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (out().size() >= from + more) return true;
-      std::this_thread::sleep_for(2ms);
-    }
-    return false;
-  }
-
- private:
-  std::string error_;
-  std::unique_ptr<Vm> vm_;
-  mutable std::mutex mu_;
-  std::string out_;
-  std::atomic<bool> done_{false};
-  std::thread drain_;
-};
+using test::ChatterVm;
+using test::lines_count_up;
 
 bool all(const std::vector<VcpuState>& states, VcpuState want) {
   for (auto s : states)
     if (s != want) return false;
   return !states.empty();
-}
-
-// The numbers of the complete "chatter N" lines, which must count up by one from 1.
-testing::AssertionResult lines_count_up(const std::string& out) {
-  std::regex line(R"(chatter (\d+) \.+\r?\n)");
-  uint64_t want = 1;
-  for (auto it = std::sregex_iterator(out.begin(), out.end(), line); it != std::sregex_iterator(); ++it) {
-    const uint64_t n = std::stoull((*it)[1].str());
-    if (n != want) return testing::AssertionFailure() << "line " << n << " where " << want << " was due";
-    ++want;
-  }
-  if (want < 2) return testing::AssertionFailure() << "no lines: " << out.substr(0, 200);
-  return testing::AssertionSuccess() << (want - 1) << " lines";
 }
 
 TEST(VmPause, StopsEveryVcpuAndTheClockThenGoesOn) {
