@@ -63,7 +63,8 @@ auto)
 		direct=1
 	elif [ "$kvm_here" = 1 ]; then
 		echo "This KVM emulates guest kernel mode: VM tests run in the KVM sandbox, and most of them here too"
-		direct=1 sandbox=1 direct_skip='Debian|LinuxInit\.RunsCommandAndPowersOff/2|LinuxVirtio'
+		# (Linux boots take 1.5 min each here: the sandbox runs those.)
+		direct=1 sandbox=1 direct_skip='Debian|LinuxInit\.RunsCommandAndPowersOff/2|LinuxVirtio|LinuxReboot|LinuxKernelApi|LinuxGoesOnTicking'
 		direct_skip_asan='Debian|Linux'
 	else
 		echo "No usable /dev/kvm here: VM tests run inside the KVM sandbox (scripts/kvm-sandbox.sh)"
@@ -141,8 +142,9 @@ if [ "$QUICK" = 0 ]; then
 	# leaves them to the Release one, and of our kernel's device tests it runs those over
 	# virtio-pci (the mmio transport's are the test guests' there, and both in Release).
 	# Three Linux boots in a row (LinuxReboot) stay in Release too: the reset in place
-	# they use runs under the sanitizers with the test guests (GuestPower.RestartOnReboot).
-	[ "$sandbox" = 0 ] || sandbox_start ASan+UBSan build-asan -E 'Debian|LinuxVirtio.*/mmio|LinuxReboot' -- "${ASAN_ENV[@]}"
+	# they use runs under the sanitizers with the test guests (GuestPower.RestartOnReboot);
+	# so does the Linux snapshot test (the test guests' VmSnapshot tests run in both).
+	[ "$sandbox" = 0 ] || sandbox_start ASan+UBSan build-asan -E 'Debian|LinuxVirtio.*/mmio|LinuxReboot|LinuxGoesOnTicking' -- "${ASAN_ENV[@]}"
 	cmake --build build-asan -j "$JOBS"
 fi
 phase "tests on this machine (Release)"
